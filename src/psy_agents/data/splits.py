@@ -1,0 +1,75 @@
+"""Split posts (never rows) into train/val/test and K folds of train+val, stratified on each post's symptom set.
+
+Multi-label sets cannot be stratified exactly, so each post gets one stratum: its rarest symptom (by corpus post
+frequency), or NO_SYMPTOMS. Strata too small for the requested split are merged into one "OTHER" stratum, so
+stratification holds "as far as the counts allow" and never fails on a rare combination.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+from psy_agents.config import SplitConfig
+from psy_agents.data.criteria_text import NO_SYMPTOMS
+from psy_agents.errors import InputError
+
+
+def strata(post_symptoms: dict[str, frozenset[str]], min_size: int) -> list[str]:
+    """One stratum label per post (sorted post order); strata smaller than min_size are merged."""
+    frequency = Counter(s for symptoms in post_symptoms.values() for s in symptoms)
+    posts = sorted(post_symptoms)
+    labels = [
+        min(post_symptoms[p], key=lambda s: (frequency[s], s)) if post_symptoms[p] else NO_SYMPTOMS for p in posts
+    ]
+    sizes = Counter(labels)
+    labels = [label if sizes[label] >= min_size else "OTHER" for label in labels]
+    sizes = Counter(labels)
+    if 0 < sizes.get("OTHER", 0) < min_size:  # too few even merged: fold them into the largest stratum
+        largest = max((label for label in sizes if label != "OTHER"), key=lambda s: (sizes[s], s), default="OTHER")
+        labels = [largest if label == "OTHER" else label for label in labels]
+    return labels
+
+
+def split_posts(post_symptoms: dict[str, frozenset[str]], cfg: SplitConfig) -> dict:
+    """Return {"train", "val", "test": sorted post ids, "folds": [{"train", "val"}] over train+val, "stratified"}."""
+    posts = sorted(post_symptoms)
+    if cfg.folds < 2:
+        raise InputError(f"params.yaml split.folds={cfg.folds}: K-fold cross-validation needs at least 2 folds")
+    if not (0 < cfg.test_size < 1 and 0 < cfg.val_size < 1 and cfg.test_size + cfg.val_size < 1):
+        raise InputError("params.yaml split: test_size and val_size must be in (0, 1) and sum to less than 1")
+    n_test = round(len(posts) * cfg.test_size)
+    n_val = round(len(posts) * cfg.val_size)
+    if min(n_test, n_val) < 1 or len(posts) - n_test < cfg.folds:
+        raise InputError(f"only {len(posts)} posts: too few for the split in params.yaml split; add data")
+    labels = dict(zip(posts, strata(post_symptoms, min_size=cfg.folds + 2), strict=True))
+    stratified = True
+
+    def holdout(items: list[str], size: int) -> tuple[list[str], list[str]]:
+        nonlocal stratified
+        try:
+            return train_test_split(items, test_size=size, stratify=[labels[p] for p in items], random_state=cfg.seed)
+        except ValueError:  # fewer held-out posts than strata (tiny corpora): fall back to a plain shuffle
+            stratified = False
+            return train_test_split(items, test_size=size, random_state=cfg.seed)
+
+    rest, test = holdout(posts, n_test)
+    train, val = holdout(rest, n_val)
+    train_val = sorted(rest)
+    if min(Counter(labels[p] for p in train_val).values()) >= cfg.folds:
+        splitter = StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=cfg.seed)
+    else:
+        stratified = False
+        splitter = KFold(n_splits=cfg.folds, shuffle=True, random_state=cfg.seed)
+    fold_list = [
+        {"train": sorted(train_val[i] for i in tr), "val": sorted(train_val[i] for i in va)}
+        for tr, va in splitter.split(train_val, [labels[p] for p in train_val])
+    ]
+    return {
+        "train": sorted(train),
+        "val": sorted(val),
+        "test": sorted(test),
+        "folds": fold_list,
+        "stratified": stratified,
+    }
