@@ -54,7 +54,7 @@ def test_examples_and_answer_spans(project):
     assert len(out["evidence"]) == 60 * 9
     assert len(out["criteria"]) == len(rows) * 9
     for ex in out["evidence"]:
-        assert ex["label"] == int(bool(ex["answers"]))
+        assert ex["label"] == int(bool(ex["answers"]))  # every sentence matched here
         for answer in ex["answers"]:
             assert ex["post"][answer["start"] : answer["end"]] == answer["text"]
     positives = [e for e in out["criteria"] if e["label"]]
@@ -100,6 +100,9 @@ def test_quirks_are_handled_and_counted(project):
     assert m["annotations"]["conflicting_status"] == 1
     assert m["match"]["sentences"]["unmatched"] == 1
     assert m["match"]["status_1_rows_without_span"] == 1
+    # the unmatched sentence's symptom still counts as present in its post, without a span
+    unmatched = [e for e in out["evidence"] if e["post_id"] == rows[3][0] and e["symptom"] == "FATIGUE"]
+    assert unmatched[0]["label"] == 1 and unmatched[0]["answers"] == []
     # the conflicting duplicate keeps status 1: the sentence stays a positive example
     assert any(e["sentence_id"] == rows[1][1] and e["symptom"] == rows[1][3] and e["label"] for e in out["criteria"])
 

@@ -7,7 +7,9 @@ metrics/groundtruth.json accounts for all input records. Handling (documented in
   labels in data.label_map are renamed (typos), in data.drop_labels dropped, any other unknown label ->
   data.unknown_labels (fail | drop); duplicate (post, sentence, symptom) rows -> one row, status 1 if any row says 1;
 - matching: a sentence no level can locate keeps its criteria examples (its text was labelled) but gives no
-  evidence span; such rows are counted as `unmatched`.
+  evidence span; such rows are counted as `unmatched`. The evidence `label` still says the symptom is present
+  (it comes from the annotations, not from the matcher), so post-level labels stay true; span agents leave such
+  label-1-without-span examples out of the span loss and span scores.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ def build_examples(posts: pd.DataFrame, rows: pd.DataFrame, cfg: DataConfig) -> 
                     "criterion_text": description(symptom),
                     "post": post,
                     "answers": answers,
-                    "label": int(bool(answers)),
+                    "label": int(symptom in post_symptoms[post_id]),
                 }
             )
     symptom_free = sum(1 for s in post_symptoms.values() if not s)
