@@ -73,6 +73,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     scheduler: str = "linear"  # linear | cosine | cosine_with_restarts | polynomial | constant_with_warmup
     warmup_ratio: float = 0.1
+    restarts: int = 2  # cosine_with_restarts only: number of hard restarts (1 would equal plain cosine)
     grad_accum: int = 1
     max_grad_norm: float = 1.0  # 0 disables clipping
     loss: str = "ce"  # ce | focal

@@ -1,0 +1,100 @@
+"""Classification metrics shared by every agent and the baseline: example level and post level (ReDSM5 protocol).
+
+All inputs are plain sequences / numpy arrays; `prob` is always P(label=1), so thresholds and calibration are applied
+in one place. Scores are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from psy_agents.data.criteria_text import POST_LABELS, SYMPTOMS
+
+
+def expected_calibration_error(y_true: Sequence[int], prob: Sequence[float], n_bins: int = 10) -> float:
+    """Standard binary ECE: |accuracy - confidence| per equal-width confidence bin, weighted by bin size.
+
+    The confidence is the probability of the predicted class (max(p, 1 - p)); bins are (lo, hi] as in Guo et al. 2017.
+    """
+    y = np.asarray(y_true, dtype=int)
+    p = np.asarray(prob, dtype=float)
+    if y.size == 0:
+        raise ValueError("expected_calibration_error: no examples")
+    pred = (p >= 0.5).astype(int)
+    confidence = np.where(pred == 1, p, 1.0 - p)
+    correct = (pred == y).astype(float)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    ece = 0.0
+    for b in np.unique(bins):
+        in_bin = bins == b
+        ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)
+
+
+def _binary_f1(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(f1_score(y, pred, pos_label=1, zero_division=0))
+
+
+def classification_metrics(
+    y_true: Sequence[int],
+    prob: Sequence[float],
+    threshold: float = 0.5,
+    groups: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Binary metrics of one agent's predictions; `groups` (e.g. the symptom of each example) adds per-group F1."""
+    y = np.asarray(y_true, dtype=int)
+    p = np.asarray(prob, dtype=float)
+    pred = (p >= threshold).astype(int)
+    out: dict[str, Any] = {
+        "macro_f1": float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0)),
+        "binary_f1": _binary_f1(y, pred),
+        "accuracy": float(accuracy_score(y, pred)),
+        # AUROC is undefined when only one class is present (e.g. a tiny validation split).
+        "auroc": float(roc_auc_score(y, p)) if np.unique(y).size == 2 else None,
+        "ece": expected_calibration_error(y, p),
+        "n": int(y.size),
+        "positives": int(y.sum()),
+    }
+    if groups is not None:
+        g = np.asarray(groups)
+        out["per_group_f1"] = {str(name): _binary_f1(y[g == name], pred[g == name]) for name in np.unique(g)}
+    return out
+
+
+def _post_matrix(rows: np.ndarray, cols: np.ndarray, present: np.ndarray, n_posts: int) -> np.ndarray:
+    """Post x POST_LABELS indicator matrix; a post shows a symptom if any of its rows says so."""
+    matrix = np.zeros((n_posts, len(POST_LABELS)), dtype=int)
+    np.maximum.at(matrix, (rows, cols), present.astype(int))
+    matrix[:, -1] = matrix[:, :-1].max(axis=1) == 0  # NO_SYMPTOMS: none of the nine
+    return matrix
+
+
+def post_level_metrics(
+    post_ids: Sequence[Any],
+    symptoms: Sequence[str],
+    y_true: Sequence[int],
+    prob: Sequence[float],
+    threshold: float = 0.5,
+) -> dict[str, Any]:
+    """Multi-label F1 over nine symptoms + NO_SYMPTOMS per post, from per (post, symptom) rows.
+
+    This is the protocol of the ReDSM5 reference results (micro and macro F1 over the 10 post labels).
+    """
+    unknown = sorted(set(symptoms) - set(SYMPTOMS))
+    if unknown:
+        raise ValueError(f"post_level_metrics: unknown symptom(s) {unknown}")
+    posts, rows = np.unique(np.asarray(post_ids, dtype=object).astype(str), return_inverse=True)
+    cols = np.array([SYMPTOMS.index(s) for s in symptoms], dtype=int)
+    truth = _post_matrix(rows, cols, np.asarray(y_true, dtype=int) == 1, len(posts))
+    pred = _post_matrix(rows, cols, np.asarray(prob, dtype=float) >= threshold, len(posts))
+    per_label = f1_score(truth, pred, average=None, zero_division=0)
+    return {
+        "micro_f1": float(f1_score(truth, pred, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),
+        "per_label_f1": {label: float(f) for label, f in zip(POST_LABELS, per_label)},
+        "n_posts": int(len(posts)),
+    }

@@ -1,0 +1,164 @@
+"""The four agents' models. Each exposes `.encoders` and `.heads` so the optimiser can give them different rates.
+
+All take forward(input_ids, attention_mask, token_type_ids=None) and return a dict of tensors:
+  criteria -> logits [B, 2]
+  evidence -> start_logits, end_logits [B, L]   (no answer = position 0, the CLS token, as in SQuAD v2)
+  share    -> logits, start_logits, end_logits  (one encoder, two heads)
+  joint    -> logits, start_logits, end_logits  (criteria encoder's pooled vector fused into the evidence encoder)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from transformers import PretrainedConfig, PreTrainedModel
+
+from psy_agents.config import AGENTS, ModelConfig
+from psy_agents.errors import InputError
+from psy_agents.models.backbone import load_encoder
+from psy_agents.models.heads import MLPHead, Pooler, SpanHead
+
+FUSIONS = ("add", "gate")
+
+
+def _token_states(encoder: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None):
+    kwargs = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+    return encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
+
+
+class ClsHead(nn.Module):
+    """Pooler + MLP: token states -> 2-way logits, plus the pooled vector (the joint agent fuses it)."""
+
+    def __init__(self, cfg: ModelConfig, hidden: int) -> None:
+        super().__init__()
+        self.pooler = Pooler(cfg.pooling, hidden)
+        self.mlp = MLPHead(hidden, 2, cfg.head_layers, cfg.head_hidden, cfg.head_activation, cfg.head_dropout)
+
+    def forward(self, hidden_states: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+        pooled = self.pooler(hidden_states, attention_mask)
+        return self.mlp(pooled), pooled
+
+
+class CriteriaModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, encoder: PreTrainedModel) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.cls_head = ClsHead(cfg, encoder.config.hidden_size)
+
+    @property
+    def encoders(self) -> list[nn.Module]:
+        return [self.encoder]
+
+    @property
+    def heads(self) -> list[nn.Module]:
+        return [self.cls_head]
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
+        states = _token_states(self.encoder, input_ids, attention_mask, token_type_ids)
+        logits, _ = self.cls_head(states, attention_mask)
+        return {"logits": logits}
+
+
+class EvidenceModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, encoder: PreTrainedModel) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.span_head = SpanHead(encoder.config.hidden_size)
+
+    @property
+    def encoders(self) -> list[nn.Module]:
+        return [self.encoder]
+
+    @property
+    def heads(self) -> list[nn.Module]:
+        return [self.span_head]
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
+        states = _token_states(self.encoder, input_ids, attention_mask, token_type_ids)
+        start, end = self.span_head(states, attention_mask)
+        return {"start_logits": start, "end_logits": end}
+
+
+class ShareModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, encoder: PreTrainedModel) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.cls_head = ClsHead(cfg, encoder.config.hidden_size)
+        self.span_head = SpanHead(encoder.config.hidden_size)
+
+    @property
+    def encoders(self) -> list[nn.Module]:
+        return [self.encoder]
+
+    @property
+    def heads(self) -> list[nn.Module]:
+        return [self.cls_head, self.span_head]
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
+        states = _token_states(self.encoder, input_ids, attention_mask, token_type_ids)
+        logits, _ = self.cls_head(states, attention_mask)
+        start, end = self.span_head(states, attention_mask)
+        return {"logits": logits, "start_logits": start, "end_logits": end}
+
+
+class CriteriaFusion(nn.Module):
+    """Inject the pooled criteria vector v into every evidence token state t.
+
+    add:  t + proj(v)                       (shifts every token by what the criteria encoder saw)
+    gate: t * sigmoid(gate(v)) + proj(v)    (also lets v switch evidence features on or off per dimension)
+    """
+
+    def __init__(self, kind: str, hidden: int) -> None:
+        super().__init__()
+        if kind not in FUSIONS:
+            raise InputError(f"unknown fusion {kind!r}; choose one of {', '.join(FUSIONS)}")
+        self.proj = nn.Linear(hidden, hidden)
+        self.gate = nn.Linear(hidden, hidden) if kind == "gate" else None
+
+    def forward(self, tokens: Tensor, pooled: Tensor) -> Tensor:
+        shift = self.proj(pooled).unsqueeze(1)
+        if self.gate is None:
+            return tokens + shift
+        return tokens * torch.sigmoid(self.gate(pooled)).unsqueeze(1) + shift
+
+
+class JointModel(nn.Module):
+    """Two independent encoders read the same (criterion, post) window; the criteria side conditions the spans."""
+
+    def __init__(self, cfg: ModelConfig, criteria_encoder: PreTrainedModel, evidence_encoder: PreTrainedModel) -> None:
+        super().__init__()
+        hidden = evidence_encoder.config.hidden_size
+        self.criteria_encoder = criteria_encoder
+        self.evidence_encoder = evidence_encoder
+        self.cls_head = ClsHead(cfg, hidden)
+        self.fusion = CriteriaFusion(cfg.fusion, hidden)
+        self.span_head = SpanHead(hidden)
+
+    @property
+    def encoders(self) -> list[nn.Module]:
+        return [self.criteria_encoder, self.evidence_encoder]
+
+    @property
+    def heads(self) -> list[nn.Module]:
+        return [self.cls_head, self.fusion, self.span_head]
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
+        criteria_states = _token_states(self.criteria_encoder, input_ids, attention_mask, token_type_ids)
+        logits, pooled = self.cls_head(criteria_states, attention_mask)
+        evidence_states = _token_states(self.evidence_encoder, input_ids, attention_mask, token_type_ids)
+        start, end = self.span_head(self.fusion(evidence_states, pooled), attention_mask)
+        return {"logits": logits, "start_logits": start, "end_logits": end}
+
+
+def build_model(agent: str, model_cfg: ModelConfig, backbone: str | PretrainedConfig | None = None) -> nn.Module:
+    """The agent's model; `backbone` overrides model_cfg.backbone (tests pass a tiny PretrainedConfig)."""
+    source = model_cfg.backbone if backbone is None else backbone
+    if agent == "criteria":
+        return CriteriaModel(model_cfg, load_encoder(source))
+    if agent == "evidence":
+        return EvidenceModel(model_cfg, load_encoder(source))
+    if agent == "share":
+        return ShareModel(model_cfg, load_encoder(source))
+    if agent == "joint":
+        return JointModel(model_cfg, load_encoder(source), load_encoder(source))
+    raise InputError(f"unknown agent {agent!r}; choose one of {', '.join(AGENTS)}")

@@ -1,0 +1,80 @@
+"""Task heads on top of encoder token states: pooling, the classification MLP, and the span (QA) head.
+
+Every masked operation fills with the minimum of the tensor's own dtype, so the same code is safe in fp32 and
+under bf16 autocast (a hard-coded -1e9 overflows bf16/fp16 to -inf and can turn a softmax into NaN).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from psy_agents.errors import InputError
+
+POOLINGS = ("cls", "mean", "max", "attention")
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
+
+
+def mask_padding(values: Tensor, attention_mask: Tensor) -> Tensor:
+    """Set positions where attention_mask == 0 to the dtype's minimum; works for [B, L] and [B, L, H] values."""
+    pad = attention_mask == 0
+    if values.dim() == 3:
+        pad = pad.unsqueeze(-1)
+    return values.masked_fill(pad, torch.finfo(values.dtype).min)
+
+
+class Pooler(nn.Module):
+    """Token states [B, L, H] -> one vector [B, H]; padding never contributes."""
+
+    def __init__(self, kind: str, hidden: int) -> None:
+        super().__init__()
+        if kind not in POOLINGS:
+            raise InputError(f"unknown pooling {kind!r}; choose one of {', '.join(POOLINGS)}")
+        self.kind = kind
+        # A learned scorer: attention pooling weighs tokens by how relevant they look for the task.
+        self.score = nn.Linear(hidden, 1) if kind == "attention" else None
+
+    def forward(self, hidden_states: Tensor, attention_mask: Tensor) -> Tensor:
+        if self.kind == "cls":
+            return hidden_states[:, 0]
+        if self.kind == "max":
+            return mask_padding(hidden_states, attention_mask).max(dim=1).values
+        if self.kind == "mean":
+            weights = attention_mask.to(hidden_states.dtype).unsqueeze(-1)
+            return (hidden_states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        scores = mask_padding(self.score(hidden_states).squeeze(-1), attention_mask)
+        # Softmax in fp32: bf16's coarse mantissa makes attention weights over long windows visibly lossy.
+        weights = torch.softmax(scores.float(), dim=-1).to(hidden_states.dtype)
+        return torch.einsum("bl,blh->bh", weights, hidden_states)
+
+
+class MLPHead(nn.Sequential):
+    """layers=1: dropout + linear; layers=n>1: n-1 hidden blocks (Linear, activation, dropout) + output Linear."""
+
+    def __init__(self, in_dim: int, out_dim: int, layers: int, hidden: int, activation: str, dropout: float) -> None:
+        if activation not in ACTIVATIONS:
+            raise InputError(f"unknown head activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if layers < 1:
+            raise InputError(f"head_layers must be >= 1, got {layers}")
+        if layers == 1:
+            super().__init__(nn.Dropout(dropout), nn.Linear(in_dim, out_dim))
+            return
+        blocks: list[nn.Module] = []
+        for i in range(layers - 1):
+            blocks += [nn.Linear(in_dim if i == 0 else hidden, hidden), ACTIVATIONS[activation](), nn.Dropout(dropout)]
+        super().__init__(*blocks, nn.Linear(hidden, out_dim))
+
+
+class SpanHead(nn.Module):
+    """Token states -> start and end logits [B, L]; padding masked to the dtype minimum (never a valid answer).
+
+    span_loss relies on that masking value to spread label smoothing over real tokens only.
+    """
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.qa = nn.Linear(hidden, 2)
+
+    def forward(self, hidden_states: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+        start, end = self.qa(hidden_states).unbind(dim=-1)
+        return mask_padding(start, attention_mask), mask_padding(end, attention_mask)

@@ -1,0 +1,42 @@
+"""DVC stage baseline@{agent}: TF-IDF + logistic regression reference -> metrics/{agent}/baseline.json."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from psy_agents.baseline import criteria_baseline, post_baseline, read_splits
+from psy_agents.config import AGENTS, BaselineConfig, build, load_params
+from psy_agents.data.io import read_jsonl, write_json
+from psy_agents.errors import run_main
+
+PROCESSED = Path("data/processed")
+
+
+def rounded(value: Any, digits: int = 4) -> Any:
+    """Round every float in a nested report so metrics files diff cleanly."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item, digits) for item in value]
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--agent", required=True, choices=AGENTS)
+    args = parser.parse_args()
+    cfg = build(BaselineConfig, load_params().get("baseline"), "baseline")
+    splits = read_splits(PROCESSED / "splits.json")
+    if args.agent == "criteria":
+        report = criteria_baseline(read_jsonl(PROCESSED / "criteria.jsonl"), splits, cfg)
+    else:
+        report = post_baseline(read_jsonl(PROCESSED / "evidence.jsonl"), splits, cfg)
+    write_json(Path("metrics") / args.agent / "baseline.json", rounded(report))
+
+
+if __name__ == "__main__":
+    run_main(main)

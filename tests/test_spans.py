@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+
+from psy_agents.evaluation.spans import best_answers, exact_match, normalize_answer, squad_v2_scores, token_f1
+
+CONTEXT = "I feel sad today"
+# [CLS] question [SEP] I feel sad today [SEP]: only the four context tokens carry offsets.
+OFFSETS = [None, None, None, (0, 1), (2, 6), (7, 10), (11, 16), None]
+
+
+def _logits(start_at: dict[int, float], end_at: dict[int, float], length: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    start, end = np.zeros(length), np.zeros(length)
+    for i, v in start_at.items():
+        start[i] = v
+    for i, v in end_at.items():
+        end[i] = v
+    return start, end
+
+
+def _answers(windows, offsets, contexts, **kwargs):
+    """windows: list of (example index, start logits, end logits)."""
+    return best_answers(
+        len(contexts),
+        [w[0] for w in windows],
+        offsets,
+        np.stack([w[1] for w in windows]),
+        np.stack([w[2] for w in windows]),
+        contexts,
+        **kwargs,
+    )
+
+
+def test_answer_found_in_one_window():
+    start, end = _logits({5: 5.0}, {5: 4.0})
+    [answer] = _answers([(0, start, end)], [OFFSETS], [CONTEXT])
+    assert answer == {"text": "sad", "start": 7, "end": 10, "score": 9.0, "null_score": 0.0}
+
+
+def test_answer_in_second_of_two_overlapping_windows():
+    context = "I slept badly. I feel sad today"
+    # Window 1 covers "I slept badly. I", window 2 (doc stride) covers "I feel sad today".
+    w1 = [None, None, (0, 1), (2, 7), (8, 13), (13, 14), (15, 16), None]
+    w2 = [None, None, None, (15, 16), (17, 21), (22, 25), (26, 31), None]
+    other = [None, None, None, (0, 1), (2, 6), (7, 10), (11, 16), None]
+    s1, e1 = _logits({3: 1.0}, {4: 1.0})
+    s2, e2 = _logits({4: 3.0}, {5: 3.0})
+    s3, e3 = _logits({0: 9.0}, {0: 9.0})  # a second example that wants no answer
+    answers = _answers([(0, s1, e1), (1, s3, e3), (0, s2, e2)], [w1, other, w2], [context, CONTEXT])
+    assert answers[0]["text"] == "feel sad" and (answers[0]["start"], answers[0]["end"]) == (17, 25)
+    assert answers[1] == {"text": "", "start": -1, "end": -1, "score": 0.0, "null_score": 18.0}
+
+
+def test_null_wins_and_threshold_shifts_the_decision():
+    start, end = _logits({0: 3.0, 5: 2.0}, {0: 3.0, 5: 2.0})
+    [answer] = _answers([(0, start, end)], [OFFSETS], [CONTEXT])
+    assert (answer["text"], answer["start"], answer["end"]) == ("", -1, -1)
+    assert (answer["score"], answer["null_score"]) == (4.0, 6.0)
+    # Null must beat the best span by more than the threshold.
+    [answer] = _answers([(0, start, end)], [OFFSETS], [CONTEXT], null_threshold=2.0)
+    assert answer["text"] == "sad"
+
+
+def test_null_score_is_minimum_over_windows():
+    # Only one window is confident there is no answer: the example's null score is the lower CLS score.
+    s1, e1 = _logits({0: 9.0}, {0: 9.0})
+    s2, e2 = _logits({0: 1.0, 5: 2.0}, {0: 1.0, 5: 2.0})
+    [answer] = _answers([(0, s1, e1), (0, s2, e2)], [OFFSETS, OFFSETS], [CONTEXT])
+    assert answer["null_score"] == 2.0 and answer["text"] == "sad"
+
+
+def test_max_answer_tokens_respected():
+    # The widest span "I feel sad today" scores best but is four tokens long.
+    start, end = _logits({3: 5.0, 5: 1.0}, {6: 5.0, 5: 1.0})
+    [answer] = _answers([(0, start, end)], [OFFSETS], [CONTEXT], max_answer_tokens=2)
+    assert answer["text"] == "sad today"
+    [answer] = _answers([(0, start, end)], [OFFSETS], [CONTEXT], max_answer_tokens=4)
+    assert answer["text"] == CONTEXT
+
+
+def test_tokens_outside_context_and_reversed_spans_never_chosen():
+    # Highest logits sit on question/special tokens (1, 2, 7) and on a reversed pair (start 6 > end 4).
+    # The reversed pair would score 16; the best valid span is "feel" (start 4 + end 4 = 9), ahead of "today" (8).
+    start, end = _logits({1: 9.0, 7: 9.0, 6: 8.0, 4: 1.0}, {2: 9.0, 7: 9.0, 4: 8.0})
+    [answer] = _answers([(0, start, end)], [OFFSETS], [CONTEXT], null_threshold=100.0)
+    assert (answer["text"], answer["score"]) == ("feel", 9.0)
+
+
+def test_no_valid_span_predicts_null():
+    start, end = _logits({}, {})
+    [answer] = _answers([(0, start, end)], [[None] * 8], [CONTEXT], null_threshold=100.0)
+    assert answer["text"] == "" and answer["score"] is None
+
+
+def test_official_normalisation_and_token_scores():
+    assert normalize_answer("The  Cat, sat on a MAT!") == "cat sat on mat"
+    assert exact_match("the cat.", "Cat") == 1
+    assert token_f1("I feel sad", "feel sad today") == pytest.approx(2 / 3)
+    assert token_f1("", "") == 1.0 and token_f1("sad", "") == 0.0
+
+
+def test_squad_v2_scores_are_fractions_split_by_answerability():
+    scores = squad_v2_scores(
+        ["feel sad", "", "sad", ""],
+        [["I feel sad", "feel sad"], ["tired"], [], []],
+    )
+    assert scores["has_ans_total"] == 2 and scores["no_ans_total"] == 2
+    assert scores["has_ans_exact"] == 0.5  # max over gold answers: the second gold matches exactly
+    assert scores["has_ans_f1"] == 0.5
+    assert scores["no_ans_exact"] == 0.5 and scores["no_ans_f1"] == 0.5  # "sad" on a no-answer question is wrong
+    assert scores["exact"] == 0.5 and scores["f1"] == 0.5
+
+
+def test_squad_v2_scores_empty_subset_is_none():
+    scores = squad_v2_scores([""], [[]])
+    assert scores["has_ans_f1"] is None and scores["has_ans_total"] == 0
+    assert scores["f1"] == 1.0
