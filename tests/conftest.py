@@ -84,3 +84,34 @@ def run_stage(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess
     return subprocess.run(
         [sys.executable, str(ROOT / "stages" / script), *args], cwd=cwd, capture_output=True, text=True
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory) -> str:
+    """A randomly initialised tiny BERT saved to disk: usable anywhere a backbone name is (model.backbone)."""
+    from psy_agents.models.backbone import save_tiny_backbone
+
+    return save_tiny_backbone(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def tiny_examples() -> tuple[list[dict], list[dict]]:
+    """Criteria and evidence examples built like groundtruth's, in memory (no stage run needed)."""
+    from psy_agents.data.criteria_text import criterion_id, description
+
+    posts, rows = synthetic_release(20)
+    positive = {(r[0], r[3]): r[2] for r in rows if r[4] == 1}
+    criteria, evidence = [], []
+    for r in rows:
+        for symptom in SYMPTOMS:
+            criteria.append({"post_id": r[0], "sentence_id": r[1], "sentence": r[2], "symptom": symptom,
+                             "criterion": criterion_id(symptom), "criterion_text": description(symptom),
+                             "label": int(symptom == r[3] and r[4] == 1)})
+    for post_id, text in posts:
+        for symptom in SYMPTOMS:
+            sentence = positive.get((post_id, symptom))
+            answers = [] if sentence is None else [
+                {"start": text.index(sentence), "end": text.index(sentence) + len(sentence), "text": sentence}]
+            evidence.append({"post_id": post_id, "symptom": symptom, "criterion": criterion_id(symptom),
+                             "criterion_text": description(symptom), "post": text, "answers": answers,
+                             "label": int(bool(answers))})
+    return criteria, evidence

@@ -85,7 +85,8 @@ class TrainConfig:
     freeze_layers: int = 0  # bottom N encoder layers (and embeddings when N > 0) get no gradient
     layer_decay: float = 1.0  # layer-wise lr decay: layer l gets lr * decay^(L - l); 1.0 = off
     span_loss_weight: float = 0.5  # share/joint: loss = w * span + (1 - w) * cls
-    neg_window_ratio: float = 1.0  # span agents: train on at most this many no-answer windows per answer window
+    # At most this many negatives (label-0 pairs, no-answer windows) per positive, redrawn each epoch; <= 0: all.
+    neg_ratio: float = 2.0
     n_best: int = 20
     max_answer_tokens: int = 64
     patience: int = 2  # early stopping on the validation primary metric; 0 = off
@@ -236,3 +237,56 @@ class TfidfConfig:
     min_df: int = 2  # a word must occur in this many train documents; drops one-off typos and names
     max_features: int | None = None  # keep the most frequent N terms; None = all
     lowercase: bool = True
+
+
+@dataclass(frozen=True)
+class HpoStageConfig:
+    """Settings of one HPO stage (hpo.a | hpo.b | hpo.c); each stage reads only the fields it uses."""
+
+    n_trials: int = 8  # trials this run adds to the study (a rerun of a finished study adds n_trials more)
+    timeout: float | None = None  # seconds; None = no limit
+    top_k: int = 3  # stage A: configs exported to topk.json (and enqueued into stage B)
+    seed: int = 42  # sampler seed
+    tpe_startup: int = 4  # stage A: random trials before TPE models the space
+    multivariate: bool = True  # TPE models parameters jointly (lr and batch size interact)
+    group: bool = True  # with conditional parameters, model each co-occurring group separately
+    constant_liar: bool = True  # parallel workers avoid proposing what a running trial already tries
+    population_size: int = 8  # stage B: NSGA-II generation size
+    pruner: str = "hyperband"  # hyperband | none; multi-objective studies cannot prune
+    min_resource: int = 1  # Hyperband resources are epochs (trials report once per epoch)
+    max_resource: int = 4
+    reduction_factor: int = 3
+    objectives: tuple[str, ...] = ("primary",)  # metric names: primary | ece | any reported validation metric
+    directions: tuple[str, ...] = ("maximize",)  # one per objective: maximize | minimize
+    candidates: int = 3  # stage C: Pareto configs cross-validated
+    folds: int | None = None  # stage C: None = split.folds
+
+
+def _stage_b_defaults() -> HpoStageConfig:
+    return HpoStageConfig(pruner="none", objectives=("primary", "ece"), directions=("maximize", "minimize"))
+
+
+@dataclass(frozen=True)
+class HpoConfig:
+    # "" = SQLite file inside the stage's outs; a database URL (e.g. postgresql://user@host/db) shares the study
+    # between machines. The password never goes in params: it comes from PGPASSWORD.
+    storage: str = ""
+    heartbeat_interval: int = 60  # seconds between a running trial's heartbeats
+    grace_period: int = 180  # a RUNNING trial silent this long belongs to a dead process and is failed
+    max_retry: int = 1  # times a trial failed that way is re-queued with the same parameters
+    a: HpoStageConfig = field(default_factory=HpoStageConfig)
+    b: HpoStageConfig = field(default_factory=_stage_b_defaults)
+    c: HpoStageConfig = field(default_factory=HpoStageConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("a", "b", "c"):
+            stage = getattr(self, name)
+            where = f"params.yaml hpo.{name}"
+            if len(stage.objectives) != len(stage.directions):
+                raise InputError(f"{where}: objectives and directions differ in length; give one direction each")
+            if bad := sorted(set(stage.directions) - {"maximize", "minimize"}):
+                raise InputError(f"{where}.directions: {', '.join(bad)} unknown; use maximize | minimize")
+            if stage.pruner not in ("hyperband", "none"):
+                raise InputError(f"{where}.pruner: {stage.pruner!r} unknown; use hyperband | none")
+            if stage.pruner != "none" and len(stage.objectives) > 1:
+                raise InputError(f"{where}.pruner: Optuna cannot prune multi-objective trials; set pruner: none")

@@ -1,0 +1,149 @@
+"""Tokenise examples into model features, batch them by length, and cache encodings across HPO trials.
+
+Span examples (criterion description, post) are cut into overlapping windows as in transformers' run_qa.py:
+`truncation="only_second"`, `stride=doc_stride`, `return_overflowing_tokens`. A window's target is the first gold
+answer lying wholly inside it, else the CLS position (no answer), so evidence late in a long post is never
+truncated away: it is simply in a later window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from psy_agents.errors import InputError
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+_CACHE: dict[tuple, "Features"] = {}
+
+
+@dataclass
+class Features:
+    """Column-oriented features: each value is a list with one entry per feature (sentence pair or window)."""
+
+    columns: dict[str, list]
+
+    def __len__(self) -> int:
+        return len(self.columns["input_ids"])
+
+    def subset(self, indices: list[int]) -> "Features":
+        return Features({k: [v[i] for i in indices] for k, v in self.columns.items()})
+
+
+def _key(kind: str, tokenizer, max_length: int, stride: int, examples: list[dict]) -> tuple:
+    digest = hashlib.sha1()
+    for ex in examples:
+        digest.update(json.dumps(ex, sort_keys=True).encode())
+    return (kind, tokenizer.name_or_path, len(tokenizer), max_length, stride, digest.hexdigest())
+
+
+def encode_criteria(examples: list[dict], tokenizer, max_length: int, cache: bool = True) -> Features:
+    """(sentence, criterion description) pairs with their 0/1 labels."""
+    key = _key("criteria", tokenizer, max_length, 0, examples)
+    if cache and key in _CACHE:
+        return _CACHE[key]
+    enc = tokenizer(
+        [ex["sentence"] for ex in examples],
+        [ex["criterion_text"] for ex in examples],
+        truncation="only_first",
+        max_length=max_length,
+    )
+    columns = {name: enc[name] for name in MODEL_INPUTS if name in enc}
+    columns["labels"] = [int(ex["label"]) for ex in examples]
+    columns["example_index"] = list(range(len(examples)))
+    features = Features(columns)
+    if cache:
+        _CACHE[key] = features
+    return features
+
+
+def encode_spans(examples: list[dict], tokenizer, max_length: int, stride: int, cache: bool = True) -> Features:
+    """(criterion description, post) windows with start/end targets, offsets and a window-level label."""
+    key = _key("spans", tokenizer, max_length, stride, examples)
+    if cache and key in _CACHE:
+        return _CACHE[key]
+    question = max(len(ids) for ids in tokenizer([ex["criterion_text"] for ex in examples])["input_ids"])
+    room = max_length - question - 1  # the question's ids already hold [CLS] and [SEP]; one more [SEP] follows
+    if stride >= room:
+        raise InputError(
+            f"model.doc_stride={stride} must be below the {room} post tokens a window of model.max_length="
+            f"{max_length} leaves after the criterion text; lower doc_stride or raise max_length"
+        )
+    enc = tokenizer(
+        [ex["criterion_text"] for ex in examples],
+        [ex["post"] for ex in examples],
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    columns: dict[str, list] = {name: enc[name] for name in MODEL_INPUTS if name in enc}
+    starts, ends, offsets, labels, spanless = [], [], [], [], []
+    for i, window_offsets in enumerate(enc["offset_mapping"]):
+        example = examples[enc["overflow_to_sample_mapping"][i]]
+        sequence_ids = enc.sequence_ids(i)
+        context = [o if sequence_ids[t] == 1 else None for t, o in enumerate(window_offsets)]
+        first = next(t for t, o in enumerate(context) if o is not None)
+        last = max(t for t, o in enumerate(context) if o is not None)
+        start = end = 0
+        for answer in example["answers"]:
+            if context[first][0] <= answer["start"] and answer["end"] <= context[last][1]:
+                start = next(t for t in range(first, last + 1) if context[t][1] > answer["start"])
+                end = next(t for t in range(last, first - 1, -1) if context[t][0] < answer["end"])
+                break
+        starts.append(start)
+        ends.append(end)
+        offsets.append(context)
+        labels.append(int(start > 0))
+        # Label 1 but no located span (see groundtruth): no trustworthy span target for this window.
+        spanless.append(int(example["label"] == 1 and not example["answers"]))
+    columns.update(
+        start_positions=starts,
+        end_positions=ends,
+        offset_mapping=offsets,
+        labels=labels,
+        spanless=spanless,
+        example_index=list(enc["overflow_to_sample_mapping"]),
+    )
+    features = Features(columns)
+    if cache:
+        _CACHE[key] = features
+    return features
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: np.random.Generator | None) -> list[list[int]]:
+    """Batches of similar length (less padding). Training: shuffle, sort within chunks of 50 batches, shuffle the
+    batches; evaluation (rng None): fully sorted, longest first so a memory problem shows up at once."""
+    order = np.arange(len(lengths))
+    if rng is None:
+        order = sorted(order, key=lambda i: -lengths[i])
+        return [list(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
+    order = rng.permutation(order)
+    chunk = batch_size * 50
+    batches = []
+    for c in range(0, len(order), chunk):
+        part = sorted(order[c : c + chunk], key=lambda i: lengths[i])
+        batches += [list(part[i : i + batch_size]) for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def collate(features: Features, indices: list[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad one batch to its own longest feature (dynamic padding)."""
+    width = max(len(features.columns["input_ids"][i]) for i in indices)
+    batch: dict[str, torch.Tensor] = {}
+    for name in MODEL_INPUTS:
+        if name not in features.columns:
+            continue
+        pad = pad_id if name == "input_ids" else 0
+        rows = [features.columns[name][i] for i in indices]
+        batch[name] = torch.tensor([r + [pad] * (width - len(r)) for r in rows], dtype=torch.long)
+    for name in ("labels", "start_positions", "end_positions", "spanless"):
+        if name in features.columns:
+            batch[name] = torch.tensor([features.columns[name][i] for i in indices], dtype=torch.long)
+    return batch

@@ -1,0 +1,180 @@
+"""What differs between agents, behind one small interface the training loop calls.
+
+A task turns examples into features, picks the training features of an epoch (negatives subsampled), computes the
+loss of a batch and evaluates a model on a split. `CriteriaTask` classifies (sentence, criterion) pairs;
+`SpanTask` extracts evidence spans from windows of (criterion, post) and, for share/joint, also classifies each
+window; an example's probability is the maximum over its windows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from psy_agents.config import RunConfig
+from psy_agents.data.tokenize import MODEL_INPUTS, Features, collate, encode_criteria, encode_spans, length_batches
+from psy_agents.evaluation.metrics import classification_metrics, post_level_metrics
+from psy_agents.evaluation.spans import best_answers, squad_v2_scores
+from psy_agents.training.losses import ClassificationLoss, span_loss
+
+# The validation metric each agent is selected on (HPO objective, early stopping, CV).
+PRIMARY = {"criteria": "macro_f1", "evidence": "f1", "share": "primary", "joint": "primary"}
+
+
+def _subsample(labels: list[int], ratio: float, rng: np.random.Generator) -> list[int]:
+    """All positives plus at most ratio x as many negatives, drawn fresh each epoch; ratio <= 0 keeps everything."""
+    positives = [i for i, y in enumerate(labels) if y]
+    negatives = [i for i, y in enumerate(labels) if not y]
+    if ratio <= 0 or len(negatives) <= ratio * max(len(positives), 1):
+        return list(range(len(labels)))
+    keep = rng.choice(len(negatives), size=int(ratio * max(len(positives), 1)), replace=False)
+    return sorted(positives + [negatives[i] for i in keep])
+
+
+@torch.no_grad()
+def predict(model: nn.Module, features: Features, batch_size: int, pad_id: int, device, autocast) -> dict:
+    """Run the model over all features (sorted by length) and return float32 numpy outputs in feature order."""
+    model.eval()
+    lengths = [len(ids) for ids in features.columns["input_ids"]]
+    width = max(lengths)
+    out: dict[str, np.ndarray] = {}
+    for indices in length_batches(lengths, batch_size, rng=None):
+        batch = collate(features, indices, pad_id)
+        with autocast():
+            outputs = model(**{k: batch[k].to(device) for k in MODEL_INPUTS if k in batch})
+        for name, value in outputs.items():
+            value = value.float().cpu().numpy()
+            if name not in out:
+                shape = (len(features), width) if value.ndim == 2 and name != "logits" else (len(features), 2)
+                out[name] = np.full(shape, -1e4, dtype=np.float32)
+            out[name][indices, : value.shape[1]] = value
+    return out
+
+
+def _softmax_positive(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp[:, 1] / exp.sum(axis=1)
+
+
+class CriteriaTask:
+    def __init__(self, run: RunConfig, tokenizer) -> None:
+        self.run = run
+        self.tokenizer = tokenizer
+        self.primary = PRIMARY[run.agent]
+
+    def features(self, examples: list[dict], cache: bool = True) -> Features:
+        return encode_criteria(examples, self.tokenizer, self.run.model.max_length, cache=cache)
+
+    def epoch_indices(self, features: Features, rng: np.random.Generator) -> list[int]:
+        return _subsample(features.columns["labels"], self.run.train.neg_ratio, rng)
+
+    def build_loss(self, features: Features) -> nn.Module:
+        labels = features.columns["labels"]
+        positives = sum(labels)
+        negatives = len(labels) - positives
+        if self.run.train.neg_ratio > 0:  # what an epoch actually sees after subsampling
+            negatives = min(negatives, int(self.run.train.neg_ratio * max(positives, 1)))
+        self.cls_loss = ClassificationLoss(self.run.train, [negatives, positives])
+        return self.cls_loss
+
+    def loss(self, outputs: dict, batch: dict) -> torch.Tensor:
+        return self.cls_loss(outputs["logits"], batch["labels"])
+
+    def evaluate(self, model, features: Features, examples: list[dict], predict_fn) -> tuple[dict, list[dict]]:
+        prob = _softmax_positive(predict_fn(model, features)["logits"])
+        labels = [ex["label"] for ex in examples]
+        metrics = classification_metrics(
+            labels, prob, self.run.train.threshold, groups=[ex["symptom"] for ex in examples]
+        )
+        predictions = [
+            {"post_id": ex["post_id"], "sentence_id": ex["sentence_id"], "symptom": ex["symptom"],
+             "label": ex["label"], "prob": round(float(p), 6)}
+            for ex, p in zip(examples, prob, strict=True)
+        ]
+        return metrics, predictions
+
+
+class SpanTask:
+    """evidence (span head only), share and joint (span head + window classification head)."""
+
+    def __init__(self, run: RunConfig, tokenizer) -> None:
+        self.run = run
+        self.tokenizer = tokenizer
+        self.with_cls = run.agent in ("share", "joint")
+        self.primary = PRIMARY[run.agent]
+
+    def features(self, examples: list[dict], cache: bool = True) -> Features:
+        m = self.run.model
+        return encode_spans(examples, self.tokenizer, m.max_length, m.doc_stride, cache=cache)
+
+    def epoch_indices(self, features: Features, rng: np.random.Generator) -> list[int]:
+        return _subsample(features.columns["labels"], self.run.train.neg_ratio, rng)
+
+    def build_loss(self, features: Features) -> nn.Module | None:
+        if not self.with_cls:
+            return None
+        labels = features.columns["labels"]
+        positives = sum(labels)
+        negatives = len(labels) - positives
+        if self.run.train.neg_ratio > 0:
+            negatives = min(negatives, int(self.run.train.neg_ratio * max(positives, 1)))
+        self.cls_loss = ClassificationLoss(self.run.train, [negatives, positives])
+        return self.cls_loss
+
+    def loss(self, outputs: dict, batch: dict) -> torch.Tensor:
+        has_target = batch["spanless"] == 0
+        smoothing = self.run.train.label_smoothing
+        if has_target.all():
+            span = span_loss(outputs["start_logits"], outputs["end_logits"],
+                             batch["start_positions"], batch["end_positions"], smoothing)
+        elif has_target.any():
+            span = span_loss(outputs["start_logits"][has_target], outputs["end_logits"][has_target],
+                             batch["start_positions"][has_target], batch["end_positions"][has_target], smoothing)
+        else:
+            span = outputs["start_logits"].sum() * 0.0
+        if not self.with_cls:
+            return span
+        w = self.run.train.span_loss_weight
+        return w * span + (1.0 - w) * self.cls_loss(outputs["logits"], batch["labels"])
+
+    def evaluate(self, model, features: Features, examples: list[dict], predict_fn) -> tuple[dict, list[dict]]:
+        out = predict_fn(model, features)
+        cols = features.columns
+        answers = best_answers(
+            len(examples), cols["example_index"], cols["offset_mapping"], out["start_logits"], out["end_logits"],
+            [ex["post"] for ex in examples], n_best=self.run.train.n_best,
+            max_answer_tokens=self.run.train.max_answer_tokens,
+        )
+        # Label-1 examples whose sentence could not be located have no gold span: left out of span scores.
+        scored = [i for i, ex in enumerate(examples) if not (ex["label"] and not ex["answers"])]
+        span = squad_v2_scores(
+            [answers[i]["text"] for i in scored], [[a["text"] for a in examples[i]["answers"]] for i in scored]
+        )
+        if self.with_cls:
+            window_prob = _softmax_positive(out["logits"])
+            prob = np.zeros(len(examples))
+            np.maximum.at(prob, np.asarray(cols["example_index"]), window_prob)
+        else:  # the span head's own confidence that there is an answer: sigmoid(best span score - null score)
+            margin = np.array([(a["score"] if a["score"] is not None else -1e4) - a["null_score"] for a in answers])
+            prob = 1.0 / (1.0 + np.exp(-np.clip(margin, -50, 50)))
+        labels = [ex["label"] for ex in examples]
+        cls = classification_metrics(labels, prob, self.run.train.threshold, groups=[ex["symptom"] for ex in examples])
+        post = post_level_metrics(
+            [ex["post_id"] for ex in examples], [ex["symptom"] for ex in examples], labels, prob,
+            self.run.train.threshold,
+        )
+        metrics = {**span, "ece": cls["ece"], "cls": cls, "post": post}
+        if self.with_cls:
+            metrics["primary"] = (cls["macro_f1"] + span["f1"]) / 2
+        predictions = [
+            {"post_id": ex["post_id"], "symptom": ex["symptom"], "label": ex["label"], "prob": round(float(p), 6),
+             "answer": a["text"], "start": a["start"], "end": a["end"], "gold": [g["text"] for g in ex["answers"]]}
+            for ex, a, p in zip(examples, answers, prob, strict=True)
+        ]
+        return metrics, predictions
+
+
+def make_task(run: RunConfig, tokenizer) -> CriteriaTask | SpanTask:
+    return CriteriaTask(run, tokenizer) if run.agent == "criteria" else SpanTask(run, tokenizer)

@@ -1,0 +1,85 @@
+"""The training loop on tiny random models: every agent trains and evaluates, runs are reproducible."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import tiny_examples
+
+from psy_agents.config import run_config
+from psy_agents.errors import InputError
+from psy_agents.training.loop import DivergedError, train
+from psy_agents.training.tasks import PRIMARY
+
+
+def tiny_run(agent: str, backbone: str, **train_overrides):
+    return run_config(
+        agent,
+        {
+            "model": {"backbone": backbone, "max_length": 160, "doc_stride": 16, "head_hidden": 16},
+            "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "eval_batch_size": 32, "patience": 0,
+                      "precision": "fp32", **train_overrides},
+        },
+    )
+
+
+def split(examples):
+    posts = sorted({e["post_id"] for e in examples})
+    val = set(posts[::4])
+    return [e for e in examples if e["post_id"] not in val], [e for e in examples if e["post_id"] in val]
+
+
+@pytest.mark.parametrize("agent", ["criteria", "evidence", "share", "joint"])
+def test_each_agent_trains_and_reports_its_primary_metric(agent, tiny_backbone):
+    criteria, evidence = tiny_examples()
+    train_ex, val_ex = split(criteria if agent == "criteria" else evidence)
+    seen = []
+    result = train(tiny_run(agent, tiny_backbone), train_ex, val_ex, callbacks=(lambda e, l, m: seen.append(e),))
+    assert seen == [1, 2]
+    assert result.epochs_run == 2 and result.best_epoch in (1, 2)
+    assert 0.0 <= result.best_metrics[PRIMARY[agent]] <= 1.0
+    assert len(result.best_predictions) == len(val_ex)
+    if agent != "criteria":
+        # a window longer than max_length: the post was split into several windows
+        assert "post" in result.best_metrics and result.best_metrics["post"]["n_posts"] == len(
+            {e["post_id"] for e in val_ex})
+
+
+def test_same_seed_gives_identical_metrics(tiny_backbone):
+    _, evidence = tiny_examples()
+    train_ex, val_ex = split(evidence)
+    first = train(tiny_run("share", tiny_backbone), train_ex, val_ex)
+    second = train(tiny_run("share", tiny_backbone), train_ex, val_ex)
+    assert first.history == second.history
+    third = train(tiny_run("share", tiny_backbone, seed=7), train_ex, val_ex)
+    assert third.history != first.history
+
+
+def test_early_stopping_and_callback_can_stop_the_run(tiny_backbone):
+    criteria, _ = tiny_examples()
+    train_ex, val_ex = split(criteria)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(epoch, loss, metrics):
+        if epoch == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(tiny_run("criteria", tiny_backbone, epochs=3), train_ex, val_ex, callbacks=(stop_after_first,))
+    result = train(tiny_run("criteria", tiny_backbone, epochs=6, lr=0.0, patience=1), train_ex, val_ex)
+    assert result.epochs_run == 2  # lr 0: no improvement after epoch 1, patience 1
+
+
+def test_impossible_window_is_a_clear_error(tiny_backbone):
+    _, evidence = tiny_examples()
+    run = run_config("evidence", {"model": {"backbone": tiny_backbone, "max_length": 96, "doc_stride": 64}})
+    with pytest.raises(InputError, match="doc_stride=64 must be below"):
+        train(run, evidence[:9], evidence[9:18])
+
+
+def test_divergence_is_reported(tiny_backbone):
+    criteria, _ = tiny_examples()
+    train_ex, val_ex = split(criteria)
+    with pytest.raises(DivergedError):
+        train(tiny_run("criteria", tiny_backbone, lr=1e30, optimizer="sgd", max_grad_norm=0.0), train_ex, val_ex)
