@@ -1,0 +1,127 @@
+"""The search space declared in params.yaml: validation, merging of parts, conditional sampling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import FixedTrial
+
+from psy_agents.config import AGENTS, RunConfig, apply_overrides, run_config
+from psy_agents.errors import InputError
+from psy_agents.hpo.space import base_values, flatten, space_for, suggest, to_sections, validate_space
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+SEARCH = {
+    "common": {
+        "train": {
+            "lr": {"type": "float", "low": 1.0e-5, "high": 3.0e-4, "log": True},
+            "loss": {"type": "categorical", "choices": ["ce", "focal"]},
+            "focal_gamma": {"type": "float", "low": 0.5, "high": 3.0, "condition": {"train.loss": "focal"}},
+        },
+        "model.pooling": {"type": "categorical", "choices": ["cls", "mean"]},
+    },
+    "criteria": {"model": {"pooling": {"type": "categorical", "choices": ["max"]}}},
+    "augment": {"augment": {"p_apply": {"type": "float", "low": 0.0, "high": 0.5}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"type": "uniform", "low": 0, "high": 1}, "type 'uniform' unknown"),
+        ({"type": "float", "low": 0.1}, "needs both `low` and `high`"),
+        ({"type": "float", "low": 2.0, "high": 1.0}, "low 2.0 > high 1.0"),
+        ({"type": "float", "low": 0.0, "high": 1.0, "log": True}, "log scale needs low > 0"),
+        ({"type": "categorical", "choices": []}, "non-empty list"),
+        ({"type": "int", "low": 1, "hgh": 3}, "unknown field(s) hgh"),
+        ({"type": "float", "low": 0.1, "high": 1.0, "condition": {"train.losss": "focal"}}, "train.losss is neither"),
+    ],
+)
+def test_validate_space_names_the_entry_and_the_problem(entry: dict, message: str) -> None:
+    with pytest.raises(InputError) as err:
+        validate_space({"train.lr": entry}, "search.common")
+    assert "params.yaml search.common.train.lr" in str(err.value)
+    assert message in str(err.value)
+
+
+def test_validate_space_rejects_keys_that_are_not_config_fields() -> None:
+    with pytest.raises(InputError, match="train.learning_rate is not a config field"):
+        validate_space({"train.learning_rate": {"type": "float", "low": 0.1, "high": 1.0}}, "search.common")
+
+
+def test_conditions_must_follow_their_key_and_name_a_possible_value() -> None:
+    gamma = {"type": "float", "low": 0.5, "high": 3.0, "condition": {"train.loss": "focal"}}
+    loss = {"type": "categorical", "choices": ["ce", "focal"]}
+    with pytest.raises(InputError, match="declared after"):
+        validate_space({"train.focal_gamma": gamma, "train.loss": loss})
+    with pytest.raises(InputError, match="never takes 'Focal'"):
+        validate_space({"train.loss": loss, "train.focal_gamma": {**gamma, "condition": {"train.loss": "Focal"}}})
+    validate_space({"train.focal_gamma": gamma})  # a condition on a fixed (unsearched) field is fine
+
+
+def test_string_numbers_from_yaml_are_accepted() -> None:
+    # PyYAML reads 1e-5 (no dot) as a string
+    validate_space(yaml.safe_load("train.lr: {type: float, low: 1e-5, high: 1e-3, log: true}"))
+
+
+def test_nested_and_dotted_entries_flatten_alike() -> None:
+    nested = flatten({"train": {"lr": {"type": "float"}}}, "search.common")
+    dotted = flatten({"train.lr": {"type": "float"}}, "search.common")
+    assert nested == dotted == {"train.lr": {"type": "float"}}
+
+
+def test_space_for_merges_parts_and_adds_augment_only_in_stage_b() -> None:
+    a = space_for(SEARCH, "criteria", "a")
+    assert list(a) == ["train.lr", "train.loss", "train.focal_gamma", "model.pooling"]
+    assert a["model.pooling"]["choices"] == ["max"]  # the agent part overrides common
+    assert "augment.p_apply" not in a
+    assert "augment.p_apply" in space_for(SEARCH, "criteria", "b")
+    assert space_for(SEARCH, "evidence", "a")["model.pooling"]["choices"] == ["cls", "mean"]
+
+
+def test_errors_name_the_part_an_entry_came_from() -> None:
+    bad = {**SEARCH, "evidence": {"train": {"lr": {"type": "float", "low": 1.0, "high": 0.1}}}}
+    with pytest.raises(InputError, match=r"params.yaml search.evidence.train.lr: low"):
+        space_for(bad, "evidence", "a")
+
+
+def test_conditional_parameter_exists_only_when_its_condition_holds() -> None:
+    space = space_for(SEARCH, "criteria", "a")
+    focal = suggest(FixedTrial({"train.lr": 1e-4, "train.loss": "focal", "train.focal_gamma": 2.5,
+                                "model.pooling": "max"}), space)
+    assert focal["train.focal_gamma"] == 2.5
+    ce = suggest(FixedTrial({"train.lr": 1e-4, "train.loss": "ce", "model.pooling": "max"}), space)
+    assert "train.focal_gamma" not in ce
+
+
+def test_conditions_fall_back_to_base_values_for_unsearched_keys() -> None:
+    space = {"train.focal_gamma": {"type": "float", "low": 0.5, "high": 3.0, "condition": {"train.loss": "focal"}}}
+    trial = FixedTrial({"train.focal_gamma": 1.5})
+    assert suggest(trial, space, base_values(RunConfig("criteria"))) == {}  # default loss is ce
+    assert suggest(trial, space, {"train.loss": "focal"}) == {"train.focal_gamma": 1.5}
+
+
+def test_sampled_values_build_a_run_config() -> None:
+    space = {**space_for(SEARCH, "criteria", "b"),
+             "train.focal_alpha": {"type": "categorical", "choices": [None, 0.25]}}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    flat = suggest(study.ask(), space)
+    assert to_sections({"train.lr": 1e-4, "model.pooling": "mean"}) == {
+        "train": {"lr": 1e-4}, "model": {"pooling": "mean"}}
+    cfg = run_config("criteria", apply_overrides({"train": {"epochs": 2}}, flat))
+    assert cfg.train.lr == flat["train.lr"] and cfg.train.epochs == 2
+    assert cfg.train.focal_alpha == flat["train.focal_alpha"]
+
+
+def test_the_params_yaml_search_space_samples_valid_run_configs() -> None:
+    if not PARAMS.exists() or "search" not in (params := yaml.safe_load(PARAMS.read_text())):
+        pytest.skip("params.yaml has no search section yet")
+    for agent in AGENTS:
+        for stage in ("a", "b"):
+            space = space_for(params["search"], agent, stage)
+            flat = suggest(optuna.create_study().ask(), space, base_values(RunConfig(agent)))
+            run_config(agent, apply_overrides({k: params.get(k, {}) for k in ("model", "train", "augment")}, flat))

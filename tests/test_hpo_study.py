@@ -1,0 +1,108 @@
+"""Study plumbing: sampler/pruner choice, study identity, the local storage, stale-trial recovery, exports."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from psy_agents.config import HpoConfig, HpoStageConfig, build
+from psy_agents.errors import InputError
+from psy_agents.hpo.study import (
+    fail_stale_trials,
+    make_pruner,
+    make_sampler,
+    make_storage,
+    open_study,
+    redact,
+    study_name,
+    topk,
+    trials_frame,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_samplers_and_pruners_follow_the_stage_settings() -> None:
+    cfg = HpoStageConfig(tpe_startup=2, population_size=4)
+    assert isinstance(make_sampler("a", cfg), optuna.samplers.TPESampler)
+    assert isinstance(make_sampler("b", cfg), optuna.samplers.NSGAIISampler)
+    with pytest.raises(ValueError):
+        make_sampler("c", cfg)
+    assert isinstance(make_pruner(cfg), optuna.pruners.HyperbandPruner)
+    assert isinstance(make_pruner(HpoStageConfig(pruner="none")), optuna.pruners.NopPruner)
+
+
+def test_hpo_config_rejects_inconsistent_stage_settings() -> None:
+    assert HpoConfig().b.objectives == ("primary", "ece")
+    with pytest.raises(InputError, match="hpo.a: objectives and directions"):
+        build(HpoConfig, {"a": {"objectives": ["primary", "ece"]}}, "hpo")
+    with pytest.raises(InputError, match="hpo.b.pruner: Optuna cannot prune"):
+        build(HpoConfig, {"b": {"pruner": "hyperband", "objectives": ["primary", "ece"],
+                                "directions": ["maximize", "minimize"]}}, "hpo")
+
+
+def test_study_name_changes_with_the_payload_only() -> None:
+    payload = {"space": {"train.lr": {"type": "float", "low": 1e-5, "high": 1e-4}}, "stage": {"seed": 42}}
+    same = {"stage": {"seed": 42}, "space": {"train.lr": {"type": "float", "low": 1e-5, "high": 1e-4}}}
+    name = study_name("criteria", "a", payload)
+    assert name.startswith("criteria-a-") and len(name) == len("criteria-a-") + 10
+    assert study_name("criteria", "a", same) == name
+    assert study_name("criteria", "a", {**payload, "stage": {"seed": 7}}) != name
+
+
+def test_storage_urls_never_show_or_take_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert redact("postgresql://me:s3cret@db.example/hpo") == "postgresql://me:***@db.example/hpo"
+    with pytest.raises(InputError, match="contains a password") as err:
+        make_storage(HpoConfig(storage="postgresql://me:s3cret@db.example/hpo"), Path("unused"))
+    assert "s3cret" not in str(err.value)
+    monkeypatch.setenv("PGPASSWORD", "s3cret")
+    with pytest.raises(InputError) as err:  # nothing listens on port 1
+        make_storage(HpoConfig(storage="postgresql://me@127.0.0.1:1/hpo"), Path("unused"))
+    assert "s3cret" not in str(err.value) and "127.0.0.1" in str(err.value)
+
+
+def _objective(trial: optuna.Trial) -> float:
+    x = trial.suggest_float("train.lr", 1e-5, 1e-3, log=True)
+    trial.set_user_attr("epochs", 2)
+    return -abs(x - 1e-4)
+
+
+def test_local_storage_keeps_trials_across_processes_and_exports_them(tmp_path: Path) -> None:
+    hpo = HpoConfig()
+    study = open_study("criteria-a-x", make_storage(hpo, tmp_path), make_sampler("a", HpoStageConfig()),
+                       make_pruner(HpoStageConfig()), ["maximize"], ["primary"])
+    study.optimize(_objective, n_trials=2)
+    again = open_study("criteria-a-x", make_storage(hpo, tmp_path), None, None, ["maximize"])
+    assert (tmp_path / "study.db").exists()
+    assert [t.state for t in again.trials] == [TrialState.COMPLETE] * 2
+
+    frame = trials_frame(again)
+    assert {"number", "state", "value_primary", "params_train.lr", "user_attrs_epochs", "duration"} <= set(frame)
+    ranked = topk(again, 5)
+    assert [r["rank"] for r in ranked] == [1, 2]
+    assert ranked[0]["value"] >= ranked[1]["value"] and ranked[0]["epochs"] == 2
+    assert set(ranked[0]["params"]) == {"train.lr"}
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_trial_left_running_by_a_dead_process_is_failed_and_retried(tmp_path: Path) -> None:
+    hpo = HpoConfig(heartbeat_interval=1, grace_period=1)
+    dead = open_study("criteria-a-y", make_storage(hpo, tmp_path), None, None, ["maximize"])
+    trial = dead.ask()
+    trial.suggest_float("train.lr", 1e-5, 1e-3, log=True)
+    # what the dead process's heartbeat thread last wrote before SIGKILL
+    dead._storage.record_heartbeat(trial._trial_id)
+    del dead
+    time.sleep(2.1)  # SQLite timestamps have whole seconds: the heartbeat is now older than the grace period
+
+    study = open_study("criteria-a-y", make_storage(hpo, tmp_path), None, None, ["maximize"])
+    assert fail_stale_trials(study) == [0]
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].system_attrs["failed_trial"] == 0
+    study.optimize(_objective, n_trials=1)  # runs the re-queued trial with the same parameters
+    assert study.trials[1].state == TrialState.COMPLETE
+    assert study.trials[1].params == study.trials[0].params
