@@ -120,6 +120,8 @@ def train(
     loss_module = task.build_loss(train_features)
     if loss_module is not None:
         loss_module.to(device)
+    # A buffer, so the correction travels with the weights into refit's saved model and its test evaluation.
+    model.register_buffer("prior_shift", torch.tensor(task.prior_shift))
     rng = np.random.default_rng(cfg.seed)
     steps_per_epoch = math.ceil(len(task.epoch_indices(train_features, np.random.default_rng(0))) / cfg.batch_size)
     optimizer = build_optimizer(model, cfg)

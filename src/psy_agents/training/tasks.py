@@ -22,6 +22,19 @@ from psy_agents.training.losses import ClassificationLoss, span_loss
 PRIMARY = {"criteria": "macro_f1", "evidence": "f1", "share": "primary", "joint": "primary"}
 
 
+def _epoch_class_counts(labels: list[int], ratio: float) -> tuple[int, int, float]:
+    """(negatives, positives) an epoch trains on, and log of the fraction of negatives kept.
+
+    Subsampling negatives inflates the odds the model learns by 1/kept; adding log(kept) to the positive logit at
+    prediction undoes that prior shift (the classic case-control correction), so probabilities and the 0.5
+    threshold refer to the real class balance. It is computed from the training split only.
+    """
+    positives = sum(labels)
+    negatives = len(labels) - positives
+    kept = negatives if ratio <= 0 else min(negatives, int(ratio * max(positives, 1)))
+    return kept, positives, float(np.log(kept / negatives)) if negatives else 0.0
+
+
 def _subsample(labels: list[int], ratio: float, rng: np.random.Generator) -> list[int]:
     """All positives plus at most ratio x as many negatives, drawn fresh each epoch; ratio <= 0 keeps everything."""
     positives = [i for i, y in enumerate(labels) if y]
@@ -52,10 +65,11 @@ def predict(model: nn.Module, features: Features, batch_size: int, pad_id: int, 
     return out
 
 
-def _softmax_positive(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp[:, 1] / exp.sum(axis=1)
+def _positive_prob(logits: np.ndarray, model: nn.Module) -> np.ndarray:
+    """P(label 1) from 2-class logits, with the model's prior-shift correction (see _epoch_class_counts)."""
+    shift = float(getattr(model, "prior_shift", 0.0))
+    margin = logits[:, 1] - logits[:, 0] + shift
+    return 1.0 / (1.0 + np.exp(-np.clip(margin, -50, 50)))
 
 
 class CriteriaTask:
@@ -71,11 +85,7 @@ class CriteriaTask:
         return _subsample(features.columns["labels"], self.run.train.neg_ratio, rng)
 
     def build_loss(self, features: Features) -> nn.Module:
-        labels = features.columns["labels"]
-        positives = sum(labels)
-        negatives = len(labels) - positives
-        if self.run.train.neg_ratio > 0:  # what an epoch actually sees after subsampling
-            negatives = min(negatives, int(self.run.train.neg_ratio * max(positives, 1)))
+        negatives, positives, self.prior_shift = _epoch_class_counts(features.columns["labels"], self.run.train.neg_ratio)
         self.cls_loss = ClassificationLoss(self.run.train, [negatives, positives])
         return self.cls_loss
 
@@ -83,7 +93,7 @@ class CriteriaTask:
         return self.cls_loss(outputs["logits"], batch["labels"])
 
     def evaluate(self, model, features: Features, examples: list[dict], predict_fn) -> tuple[dict, list[dict]]:
-        prob = _softmax_positive(predict_fn(model, features)["logits"])
+        prob = _positive_prob(predict_fn(model, features)["logits"], model)
         labels = [ex["label"] for ex in examples]
         metrics = classification_metrics(
             labels, prob, self.run.train.threshold, groups=[ex["symptom"] for ex in examples]
@@ -113,13 +123,9 @@ class SpanTask:
         return _subsample(features.columns["labels"], self.run.train.neg_ratio, rng)
 
     def build_loss(self, features: Features) -> nn.Module | None:
+        negatives, positives, self.prior_shift = _epoch_class_counts(features.columns["labels"], self.run.train.neg_ratio)
         if not self.with_cls:
             return None
-        labels = features.columns["labels"]
-        positives = sum(labels)
-        negatives = len(labels) - positives
-        if self.run.train.neg_ratio > 0:
-            negatives = min(negatives, int(self.run.train.neg_ratio * max(positives, 1)))
         self.cls_loss = ClassificationLoss(self.run.train, [negatives, positives])
         return self.cls_loss
 
@@ -153,7 +159,7 @@ class SpanTask:
             [answers[i]["text"] for i in scored], [[a["text"] for a in examples[i]["answers"]] for i in scored]
         )
         if self.with_cls:
-            window_prob = _softmax_positive(out["logits"])
+            window_prob = _positive_prob(out["logits"], model)
             prob = np.zeros(len(examples))
             np.maximum.at(prob, np.asarray(cols["example_index"]), window_prob)
         else:  # the span head's own confidence that there is an answer: sigmoid(best span score - null score)

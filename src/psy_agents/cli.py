@@ -1,0 +1,62 @@
+"""`psy-agents` command line: train one config, or join an HPO study as a worker."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from psy_agents.config import AGENTS, apply_overrides, load_params, parse_override, run_config
+from psy_agents.data.examples import load_examples, load_splits, select
+from psy_agents.data.io import write_json
+from psy_agents.errors import run_main
+
+
+def train_command(args: argparse.Namespace) -> None:
+    from dvclive import Live
+
+    from psy_agents.training.loop import train
+    from psy_agents.training.tracking import dvclive_callback
+
+    params = load_params(args.params)
+    sections = apply_overrides(
+        {k: params.get(k, {}) for k in ("model", "train", "augment")}, dict(map(parse_override, args.set))
+    )
+    run = run_config(args.agent, sections)
+    examples = load_examples(args.agent)
+    splits = load_splits()
+    out = Path(args.out)
+    with Live(str(out / "dvclive"), dvcyaml=None, save_dvc_exp=False) as live:
+        live.log_params(run.to_dict())
+        result = train(
+            run, select(examples, splits["train"]), select(examples, splits["val"]),
+            callbacks=(dvclive_callback(live),), progress=True,
+        )
+    write_json(out / "metrics.json", {
+        "agent": args.agent, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+        "train_seconds": round(result.seconds, 1), "val": result.best_metrics, "config": run.to_dict(),
+    })
+    print(f"{args.agent}: best epoch {result.best_epoch}, val {result.best_metrics and _headline(result.best_metrics)}"
+          f" -> {out / 'metrics.json'}")
+
+
+def _headline(metrics: dict) -> str:
+    keys = ("primary", "macro_f1", "f1", "exact", "ece")
+    return ", ".join(f"{k}={metrics[k]:.4f}" for k in keys if isinstance(metrics.get(k), float))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="psy-agents", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train one config on train, evaluate on val (params.yaml defaults)")
+    p.add_argument("--agent", required=True, choices=AGENTS)
+    p.add_argument("--out", required=True, help="output dir: metrics.json and dvclive/ logs")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a params value, e.g. --set train.lr=1e-4 --set model.pooling=mean")
+    p.add_argument("--params", default="params.yaml")
+    p.set_defaults(func=train_command)
+    args = parser.parse_args(argv)
+    run_main(lambda: args.func(args))
+
+
+if __name__ == "__main__":
+    main()
