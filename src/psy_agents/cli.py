@@ -25,7 +25,7 @@ def train_command(args: argparse.Namespace) -> None:
     examples = load_examples(args.agent)
     splits = load_splits()
     out = Path(args.out)
-    with Live(str(out / "dvclive"), dvcyaml=None, save_dvc_exp=False) as live:
+    with Live(str(out / "dvclive"), dvcyaml=False, save_dvc_exp=False) as live:
         live.log_params(run.to_dict())
         result = train(
             run, select(examples, splits["train"]), select(examples, splits["val"]),

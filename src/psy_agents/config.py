@@ -290,3 +290,8 @@ class HpoConfig:
                 raise InputError(f"{where}.pruner: {stage.pruner!r} unknown; use hyperband | none")
             if stage.pruner != "none" and len(stage.objectives) > 1:
                 raise InputError(f"{where}.pruner: Optuna cannot prune multi-objective trials; set pruner: none")
+
+
+@dataclass(frozen=True)
+class RefitConfig:
+    epochs: int | None = None  # None: the mean best epoch of the CV winner's folds (hpo_c best.yaml)

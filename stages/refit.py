@@ -1,0 +1,70 @@
+"""DVC stage refit: train stage C's winner on train+val, evaluate ONCE on test, save the model.
+
+`python stages/refit.py --agent AGENT`. The epochs come from CV (hpo_c's best.yaml: the mean best epoch over folds)
+unless params.yaml refit.epochs sets them; refit has no validation split, so it cannot select or stop early.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+import yaml
+from dvclive import Live
+
+from psy_agents.config import AGENTS, RefitConfig, build, load_params
+from psy_agents.data.examples import load_examples, load_splits, select
+from psy_agents.data.io import write_json, write_jsonl
+from psy_agents.errors import InputError, run_main
+from psy_agents.hpo.stages import build_run, stage_inputs
+from psy_agents.models.backbone import load_tokenizer
+from psy_agents.training.loop import evaluate, train
+from psy_agents.training.tracking import dvclive_callback
+from psy_agents.training.tasks import PRIMARY
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--agent", required=True, choices=AGENTS)
+    args = parser.parse_args()
+    agent = args.agent
+    refit = build(RefitConfig, load_params().get("refit"), "refit")
+    best_path = Path("outputs") / agent / "hpo_c" / "best.yaml"
+    if not best_path.is_file():
+        raise InputError(f"{best_path}: not found; run `dvc repro hpo_c@{agent}` first")
+    best = yaml.safe_load(best_path.read_text(encoding="utf-8"))
+    epochs = refit.epochs or best["refit_epochs"]
+    inputs = stage_inputs(agent, "c")  # the same base config every HPO stage used
+    run = build_run(inputs, {**best["params"], "train.epochs": epochs, "train.patience": 0})
+
+    examples, splits = load_examples(agent), load_splits()
+    out = Path("outputs") / agent / "refit"
+    with Live(str(out / "dvclive"), dvcyaml=False, save_dvc_exp=False) as live:
+        live.log_params({"trial": best["trial"], "epochs": epochs, **best["params"]})
+        result = train(run, select(examples, splits["train"] + splits["val"]), None,
+                       callbacks=(dvclive_callback(live),), augmenter=None, progress=True)
+        # the single test evaluation
+        metrics, predictions = evaluate(run, result.model, select(examples, splits["test"]))
+        labels = [p["label"] for p in predictions]
+        live.log_sklearn_plot("confusion_matrix", labels, [int(p["prob"] >= run.train.threshold) for p in predictions],
+                              name="confusion.json")
+        live.log_sklearn_plot("precision_recall", labels, [p["prob"] for p in predictions], name="pr.json")
+
+    model_dir = Path("models") / agent
+    model_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(result.model.state_dict(), model_dir / "model.pt")
+    load_tokenizer(run.model.backbone).save_pretrained(model_dir / "tokenizer")
+    (model_dir / "run_config.json").write_text(json.dumps(run.to_dict(), indent=2, sort_keys=True))
+    (model_dir / "best.yaml").write_text(best_path.read_text(encoding="utf-8"))
+    write_jsonl(out / "test_predictions.jsonl", predictions)
+    write_json(Path("metrics") / agent / "test.json", {
+        "primary": metrics[PRIMARY[agent]], "primary_metric": PRIMARY[agent], "epochs": epochs,
+        "train_seconds": round(result.seconds, 1), "test": metrics,
+    })
+    print(f"refit@{agent}: test {PRIMARY[agent]}={metrics[PRIMARY[agent]]:.4f} after {epochs} epochs")
+
+
+if __name__ == "__main__":
+    run_main(main)
