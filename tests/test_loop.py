@@ -83,3 +83,26 @@ def test_divergence_is_reported(tiny_backbone):
     train_ex, val_ex = split(criteria)
     with pytest.raises(DivergedError):
         train(tiny_run("criteria", tiny_backbone, lr=1e30, optimizer="sgd", max_grad_norm=0.0), train_ex, val_ex)
+
+
+def test_only_training_examples_are_augmented_fresh_each_epoch(tiny_backbone):
+    import copy
+
+    criteria, _ = tiny_examples()
+    train_ex, val_ex = split(criteria)
+    val_before = copy.deepcopy(val_ex)
+
+    class Recording:
+        def __init__(self):
+            self.calls = []
+
+        def augment_examples(self, rows, epoch):
+            self.calls.append((epoch, [r["sentence"] for r in rows]))
+            return [{**r, "sentence": r["sentence"].upper()} for r in rows]
+
+    augmenter = Recording()
+    train(tiny_run("criteria", tiny_backbone, epochs=2), train_ex, val_ex, augmenter=augmenter)
+    assert [epoch for epoch, _ in augmenter.calls] == [1, 2]
+    for _, sentences in augmenter.calls:
+        assert sentences == [r["sentence"] for r in train_ex]
+    assert val_ex == val_before
