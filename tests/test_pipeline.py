@@ -9,8 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import sqlite3
 import subprocess
+import time
 from pathlib import Path
+
+import pandas as pd
 
 import pytest
 import yaml
@@ -50,9 +55,8 @@ def dvc(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, env=env)
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("project")
+def smoke_project(root: Path, params: dict | None = None) -> Path:
+    """A fresh git + DVC project in `root` with the pipeline's code, a tiny backbone and a synthetic release."""
     for name in ("dvc.yaml", "stages", "src"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name, **({"ignore": shutil.ignore_patterns("__pycache__", "*.egg-info")} if src.is_dir() else {}))
@@ -62,7 +66,16 @@ def pipeline(tmp_path_factory) -> Path:
     subprocess.run([*git, "commit", "-qm", "init"], cwd=root, check=True)  # dvclive reads the HEAD revision
     write_release(root / "data" / "redsm5", *synthetic_release(60))
     backbone = save_tiny_backbone(root / "tiny-bert")
-    (root / "params.yaml").write_text(yaml.safe_dump(smoke_params(backbone), sort_keys=False))
+    merged = smoke_params(backbone)
+    for section, values in (params or {}).items():
+        merged[section] = {**merged[section], **values} if isinstance(values, dict) else values
+    (root / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    return root
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Path:
+    root = smoke_project(tmp_path_factory.mktemp("project"))
     result = dvc(root, "repro")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return root
@@ -81,8 +94,6 @@ def test_whole_dag_runs_and_writes_every_contract_output(pipeline):
 def test_stage_b_starts_from_stage_a_topk(pipeline):
     for agent in AGENTS:
         topk = json.loads((pipeline / f"outputs/{agent}/hpo_a/topk.json").read_text())
-        import pandas as pd
-
         trials = pd.read_csv(pipeline / f"outputs/{agent}/hpo_b/trials.csv")
         first = trials.sort_values("number").iloc[0]
         assert first["user_attrs_source"] == f"hpo_a:trial{topk[0]['trial']}"
@@ -114,3 +125,44 @@ def test_changing_stage_c_params_leaves_stages_a_and_b_alone(pipeline):
     changed = set(json.loads(dvc(pipeline, "status", "--json").stdout))
     # refit follows through its dependency on best.yaml once hpo_c has rerun
     assert changed == {f"hpo_c@{a}" for a in AGENTS}
+
+
+def finished_trials(db: Path) -> dict[int, str]:
+    """trial number -> params JSON of COMPLETE/PRUNED trials, read straight from the study's SQLite file."""
+    with sqlite3.connect(db) as con:
+        rows = con.execute(
+            "SELECT t.number, group_concat(p.param_name || '=' || p.param_value, ';') FROM trials t "
+            "LEFT JOIN trial_params p ON p.trial_id = t.trial_id WHERE t.state IN ('COMPLETE', 'PRUNED') "
+            "GROUP BY t.trial_id"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_killed_stage_a_continues_its_study_on_rerun(tmp_path):
+    hpo = yaml.safe_load((ROOT / "params.yaml").read_text())["hpo"]
+    root = smoke_project(tmp_path, {
+        "agents": ["criteria"],
+        "hpo": {**hpo, "heartbeat_interval": 1, "grace_period": 2,
+                "a": {**hpo["a"], "n_trials": 5, "tpe_startup": 1, "max_resource": 2}},
+    })
+    db = root / "outputs/criteria/hpo_a/study.db"
+    env = {**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
+    assert dvc(root, "repro", "groundtruth").returncode == 0
+    proc = subprocess.Popen(["dvc", "repro", "hpo_a@criteria"], cwd=root, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and (not db.exists() or len(finished_trials(db)) < 2):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # the stage and its trial die mid-study
+    proc.wait()
+    before = finished_trials(db)
+    assert 2 <= len(before) < 5, before
+    time.sleep(3)  # past hpo.grace_period: the killed RUNNING trial is stale
+
+    result = dvc(root, "repro", "hpo_a@criteria")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    after = finished_trials(db)
+    assert {n: after[n] for n in before} == before  # every completed trial is still there, unchanged
+    assert len(after) == 5  # and the study was completed, not restarted
+    trials = pd.read_csv(root / "outputs/criteria/hpo_a/trials.csv")
+    assert (trials["state"] == "FAIL").sum() <= 1  # the trial the kill interrupted, marked failed by its heartbeat
