@@ -148,10 +148,13 @@ class SpanTask:
     def evaluate(self, model, features: Features, examples: list[dict], predict_fn) -> tuple[dict, list[dict]]:
         out = predict_fn(model, features)
         cols = features.columns
+        # No-answer windows were subsampled in training too: the null-vs-span decision gets the same prior-shift
+        # correction (answer iff best - null + log(kept) > 0), a threshold fitted on the training split only.
+        shift = float(getattr(model, "prior_shift", 0.0))
         answers = best_answers(
             len(examples), cols["example_index"], cols["offset_mapping"], out["start_logits"], out["end_logits"],
             [ex["post"] for ex in examples], n_best=self.run.train.n_best,
-            max_answer_tokens=self.run.train.max_answer_tokens,
+            max_answer_tokens=self.run.train.max_answer_tokens, null_threshold=shift,
         )
         # Label-1 examples whose sentence could not be located have no gold span: left out of span scores.
         scored = [i for i, ex in enumerate(examples) if not (ex["label"] and not ex["answers"])]
@@ -163,7 +166,8 @@ class SpanTask:
             prob = np.zeros(len(examples))
             np.maximum.at(prob, np.asarray(cols["example_index"]), window_prob)
         else:  # the span head's own confidence that there is an answer: sigmoid(best span score - null score)
-            margin = np.array([(a["score"] if a["score"] is not None else -1e4) - a["null_score"] for a in answers])
+            margin = np.array([(a["score"] if a["score"] is not None else -1e4) - a["null_score"] + shift
+                               for a in answers])
             prob = 1.0 / (1.0 + np.exp(-np.clip(margin, -50, 50)))
         labels = [ex["label"] for ex in examples]
         cls = classification_metrics(labels, prob, self.run.train.threshold, groups=[ex["symptom"] for ex in examples])
