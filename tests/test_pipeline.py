@@ -166,3 +166,16 @@ def test_killed_stage_a_continues_its_study_on_rerun(tmp_path):
     assert len(after) == 5  # and the study was completed, not restarted
     trials = pd.read_csv(root / "outputs/criteria/hpo_a/trials.csv")
     assert (trials["state"] == "FAIL").sum() <= 1  # the trial the kill interrupted, marked failed by its heartbeat
+
+
+def test_declared_plots_render(pipeline, tmp_path):
+    result = dvc(pipeline, "plots", "show", "-o", str(tmp_path / "plots"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "plots" / "index.html").is_file()
+    shown = dvc(pipeline, "plots", "show", "--json")
+    data = json.loads(shown.stdout)
+    assert not data.get("errors"), data.get("errors")
+    titles = set(data.get("data", data))
+    for name in ("learning curves", "optimisation history (stage A)", "pareto front (stage B)",
+                 "test confusion matrix", "test precision-recall"):
+        assert any(name in t for t in titles), (name, titles)
