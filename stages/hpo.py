@@ -12,7 +12,15 @@ import yaml
 from psy_agents.config import AGENTS
 from psy_agents.data.io import read_json, write_json
 from psy_agents.errors import run_main
-from psy_agents.hpo.stages import cross_validate, export_a, export_b, refit_epochs, run_search, stage_inputs
+from psy_agents.hpo.stages import (
+    cross_validate,
+    export_a,
+    export_b,
+    refit_epochs,
+    run_search,
+    snapshot_study,
+    stage_inputs,
+)
 from psy_agents.hpo.study import trials_frame
 
 
@@ -53,6 +61,8 @@ def main() -> None:
         study_frame = None
     if study_frame is not None:
         trials_frame(study_frame).to_csv(out / "trials.csv", index=False)
+        if inputs.hpo.storage:  # the study lives on the shared server; study.db (a DVC out) gets a copy
+            snapshot_study(study_frame, out / "study.db")
     write_json(metrics_path, metrics)
     print(f"hpo_{args.stage}@{args.agent}: {metrics}")
 

@@ -174,7 +174,10 @@ def test_declared_plots_render(pipeline, tmp_path):
     assert (tmp_path / "plots" / "index.html").is_file()
     shown = dvc(pipeline, "plots", "show", "--json")
     data = json.loads(shown.stdout)
-    assert not data.get("errors"), data.get("errors")
+    # plots are declared for all four agents; the smoke run trains only AGENTS, so only their files may be missing
+    for error in data.get("errors", []):
+        assert error["type"] == "FileNotFoundError", error
+        assert not any(f"outputs/{agent}/" in error["source"] for agent in AGENTS), error
     titles = set(data.get("data", data))
     for name in ("learning curves", "optimisation history (stage A)", "pareto front (stage B)",
                  "test confusion matrix", "test precision-recall"):

@@ -271,8 +271,8 @@ class HpoConfig:
     # "" = SQLite file inside the stage's outs; a database URL (e.g. postgresql://user@host/db) shares the study
     # between machines. The password never goes in params: it comes from PGPASSWORD.
     storage: str = ""
-    heartbeat_interval: int = 60  # seconds between a running trial's heartbeats
-    grace_period: int = 180  # a RUNNING trial silent this long belongs to a dead process and is failed
+    heartbeat_interval: int = 20  # seconds between a running trial's heartbeats
+    grace_period: int = 60  # a RUNNING trial silent this long belongs to a dead process and is failed
     max_retry: int = 1  # times a trial failed that way is re-queued with the same parameters
     a: HpoStageConfig = field(default_factory=HpoStageConfig)
     b: HpoStageConfig = field(default_factory=_stage_b_defaults)

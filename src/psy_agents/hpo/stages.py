@@ -8,16 +8,25 @@ Refit: the CV winner trained on train+val for the epochs CV found best, evaluate
 
 from __future__ import annotations
 
+import copy
+import fcntl
+import hashlib
 import logging
 import math
+import os
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
+import sqlalchemy
 import torch
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
 
 from psy_agents.augment.policy import Augmenter
 from psy_agents.config import HpoConfig, HpoStageConfig, RunConfig, apply_overrides, build, load_params, run_config
@@ -25,6 +34,7 @@ from psy_agents.data.examples import load_examples, load_splits, select
 from psy_agents.errors import InputError
 from psy_agents.hpo.space import base_values, space_for, suggest, validate_space
 from psy_agents.hpo.study import (
+    _database_url,
     fail_stale_trials,
     make_pruner,
     make_sampler,
@@ -120,41 +130,299 @@ def study_payload(inputs: StageInputs, stage: str, cfg: HpoStageConfig, space: d
     return {"space": space, "stage": settings, "base": inputs.sections, "splits": inputs.splits["train"]}
 
 
-def run_search(inputs: StageInputs, stage: str, progress: bool = True, enqueue: list[dict] | None = None):
-    """Open (or continue) the stage's study and run trials until it holds n_trials finished ones."""
+def _stage_study(inputs: StageInputs, stage: str, progress: bool):
+    """The stage's settings, objective and study name: computed the same way by the DVC stage and every worker."""
     cfg = getattr(inputs.hpo, stage)
     objective, space = make_objective(inputs, stage, cfg, progress)
     validate_space(space, f"search ({inputs.agent}, stage {stage})")
-    name = study_name(inputs.agent, stage, study_payload(inputs, stage, cfg, space))
-    study = open_study(
-        name,
-        make_storage(inputs.hpo, inputs.out_dir),
-        make_sampler(stage, cfg),
-        make_pruner(cfg) if len(cfg.objectives) == 1 else None,
-        cfg.directions,
-        metric_names=list(cfg.objectives),
-    )
-    stale = fail_stale_trials(study)
-    if stale:
-        log.warning("%s: trials %s of a killed run were marked failed and will be retried", name, stale)
-    for seed in enqueue or []:
-        enqueue_once(study, seed["params"], seed["source"])
+    return cfg, objective, study_name(inputs.agent, stage, study_payload(inputs, stage, cfg, space))
+
+
+def run_search(inputs: StageInputs, stage: str, progress: bool = True, enqueue: list[dict] | None = None):
+    """Open (or continue) the stage's study and run trials until it holds n_trials finished ones.
+
+    The DVC stage is one worker among any started with `psy-agents worker` (shared `hpo.storage`): it alone
+    creates the study, fails the trials of dead processes and enqueues the seeds (under the claim lock), then
+    marks the study open for workers. It returns once n_trials trials are finished, counting every worker's.
+    """
+    cfg, objective, name = _stage_study(inputs, stage, progress)
+    storage = shared_storage(inputs.hpo, inputs.out_dir)
+    lock = claim_lock(storage, name)
+    with lock:
+        study = open_study(
+            name,
+            storage,
+            make_sampler(stage, cfg),
+            make_pruner(cfg) if len(cfg.objectives) == 1 else None,
+            cfg.directions,
+            metric_names=list(cfg.objectives),
+        )
+        stale = fail_stale_trials(study)
+        if stale:
+            log.warning("%s: trials %s of a killed run were marked failed and will be retried", name, stale)
+        for seed in enqueue or []:
+            enqueue_once(study, seed["params"], seed["source"])
+        if not study.user_attrs.get(OPEN_ATTR):
+            study.set_user_attr(OPEN_ATTR, True)
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
     start = time.perf_counter()
     if done < cfg.n_trials:
-        study.optimize(
-            objective,
-            n_trials=cfg.n_trials - done,
-            timeout=cfg.timeout,
-            catch=TRIAL_ERRORS,
-            callbacks=[optuna.study.MaxTrialsCallback(cfg.n_trials, states=FINISHED)],
-            show_progress_bar=progress,
-        )
+        log.info("%s: %d of %d trials finished; running the rest (workers may join)", name, done, cfg.n_trials)
+        search_loop(study, objective, cfg, lock, budget=cfg.n_trials - done, poll=_poll(inputs.hpo), stage=True,
+                    grace=inputs.hpo.grace_period)
     return study, time.perf_counter() - start
 
 
+def join_search(
+    inputs: StageInputs, stage: str, progress: bool = True, wait: float | None = None
+) -> tuple[optuna.Study, int]:
+    """`psy-agents worker`: wait until the DVC stage has opened the study, then claim and run its trials until
+    it holds n_trials finished ones. Workers never create the study nor enqueue anything. Returns the study and
+    the number of trials this worker ran."""
+    if stage not in ("a", "b"):
+        raise InputError(f"stage {stage}: only the search stages a and b have a shared study to join; stage C "
+                         "cross-validates in the DVC stage process")
+    cfg, objective, name = _stage_study(inputs, stage, progress)
+    storage = shared_storage(inputs.hpo, inputs.out_dir)
+    # every worker samples with its own seed: the stage's seed would repeat the stage's own random trials
+    worker_cfg = replace(cfg, seed=int.from_bytes(os.urandom(4), "big") >> 1)
+    sampler = make_sampler(stage, worker_cfg)
+    pruner = make_pruner(cfg) if len(cfg.objectives) == 1 else None
+    poll = _poll(inputs.hpo)
+    deadline = None if wait is None else time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+            if study.user_attrs.get(OPEN_ATTR):
+                break
+        except KeyError:
+            pass
+        if deadline is not None and time.monotonic() >= deadline:
+            raise InputError(f"study {name} was not opened within {wait:g} s: start the stage (`dvc repro` with "
+                             "the same params.yaml and hpo.storage), or compare its study name with this one")
+        if not told:
+            log.info("waiting for the DVC stage to open study %s (sampler seed %d)", name, worker_cfg.seed)
+            told = True
+        time.sleep(poll)
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    log.info("joined study %s: %d of %d trials finished", name, done, cfg.n_trials)
+    ran = 0
+    if done < cfg.n_trials:
+        ran = search_loop(study, objective, cfg, claim_lock(storage, name), budget=cfg.n_trials - done, poll=poll,
+                          stage=False, grace=inputs.hpo.grace_period)
+    return study, ran
+
+
+def shared_storage(hpo: HpoConfig, out_dir: Path) -> RDBStorage:
+    """make_storage, with PostgreSQL's first-time schema creation serialised: Optuna creates its tables on first
+    connect, and several processes doing that at once on an empty database collide (duplicate pg_type rows)."""
+    try:
+        backend = sqlalchemy.engine.make_url(hpo.storage).get_backend_name() if hpo.storage else ""
+    except sqlalchemy.exc.ArgumentError:
+        backend = ""  # make_storage says what is wrong with it
+    if backend != "postgresql":
+        return make_storage(hpo, out_dir)
+    engine = sqlalchemy.create_engine(_database_url(hpo.storage), poolclass=sqlalchemy.pool.NullPool)
+    try:
+        try:
+            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except sqlalchemy.exc.SQLAlchemyError:
+            return make_storage(hpo, out_dir)  # says why it cannot connect, without the password
+        with conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_LOCK})
+            try:
+                return make_storage(hpo, out_dir)
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_LOCK})
+    finally:
+        engine.dispose()
+
+
+SCHEMA_LOCK = 0x7073792D6167  # advisory lock key for the schema creation ("psy-ag")
+OPEN_ATTR = "opened_by_stage"  # study user attr: the DVC stage created the study and enqueued its seeds
+
+
+def _poll(hpo: HpoConfig) -> float:
+    """Seconds between looks at the study while other processes' trials run (stale trials show up this fast)."""
+    return float(max(0.5, min(5.0, hpo.heartbeat_interval)))
+
+
+def search_loop(study: optuna.Study, objective, cfg: HpoStageConfig, lock: ClaimLock, budget: int, poll: float,
+                stage: bool, grace: float) -> int:
+    """Claim and run one trial at a time until the study holds cfg.n_trials finished trials (all processes).
+
+    Under the claim lock: fail the stale trials of dead processes (their retries become WAITING), count the
+    finished and running trials, and start a trial only while finished + running < n_trials; the lock is released
+    as soon as the new trial is RUNNING in the storage, so the next process counts it. Nobody overshoots
+    n_trials, and a trial that fails or dies frees its place. This process runs at most `budget` trials and
+    starts none after cfg.timeout seconds. The stage (stage=True) then still waits for the other processes'
+    running trials (it exports next); a worker leaves. Returns the number of trials this process ran.
+    """
+    start = time.monotonic()
+    ran = 0
+    waiting_logged = False
+    bar = tqdm(total=cfg.n_trials, desc=f"{study.study_name} trials", unit="trial")
+    silent: dict[int, float] = {}  # RUNNING trials that never wrote a heartbeat -> when this process first saw them
+
+    def claimed(trial: optuna.Trial):
+        lock.release()  # the trial is RUNNING in the storage now
+        return objective(trial)
+
+    while True:
+        out_of_time = cfg.timeout is not None and time.monotonic() - start >= cfg.timeout
+        may_claim = ran < budget and not out_of_time
+        with lock:
+            stale = fail_stale_trials(study) + fail_silent_trials(study, lock.engine, silent, grace)
+            if stale:
+                log.warning("%s: trials %s lost their process (no heartbeat); failed and re-queued",
+                            study.study_name, stale)
+            finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+            running = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+            _show_progress(bar, study, finished)
+            if finished >= cfg.n_trials:
+                break
+            if may_claim and finished + running < cfg.n_trials:
+                study.optimize(claimed, n_trials=1, catch=TRIAL_ERRORS)
+                ran += 1
+                continue
+        if not may_claim and (not stage or out_of_time or running == 0):
+            break
+        if not waiting_logged:
+            log.info("%s: %d finished, %d running elsewhere; waiting for them", study.study_name, finished, running)
+            waiting_logged = True
+        time.sleep(poll)
+    bar.close()
+    return ran
+
+
+def _show_progress(bar: tqdm, study: optuna.Study, finished: int) -> None:
+    """Trials finished (all processes) and the best value so far (Pareto-front size for several objectives)."""
+    bar.n = finished
+    if len(study.directions) > 1:
+        bar.set_postfix(pareto=len(study.best_trials))
+    else:
+        try:
+            bar.set_postfix(best=f"{study.best_value:.4f}")
+        except ValueError:  # no trial completed yet
+            pass
+    bar.refresh()
+
+
+def fail_silent_trials(
+    study: optuna.Study, engine: sqlalchemy.engine.Engine, silent: dict[int, float], grace: float
+) -> list[int]:
+    """Fail (and re-queue, like a stale trial) the RUNNING trials that never wrote a heartbeat for `grace` seconds.
+
+    Optuna creates a trial RUNNING, samples its relative params, and only then starts its heartbeat thread: a
+    process killed in between leaves a RUNNING trial without any heartbeat, which Optuna never counts as stale. One
+    machine used to ignore it; counted as running here, it would hold its place forever. `silent` (kept by the
+    caller across calls) holds when this process first saw each of them: our own clock, so other machines' clocks
+    and time zones play no part. Returns the numbers of the trials failed.
+    """
+    storage = study._storage
+    running = {t._trial_id: t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    for trial_id in list(silent):
+        if trial_id not in running:
+            del silent[trial_id]
+    if not running:
+        return []
+    query = sqlalchemy.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids").bindparams(
+        sqlalchemy.bindparam("ids", expanding=True))
+    with engine.connect() as conn:  # Optuna's own table of the last heartbeat of each trial
+        beating = {row[0] for row in conn.execute(query, {"ids": list(running)})}
+    now, failed = time.monotonic(), []
+    for trial_id in running.keys() - beating:
+        if now - silent.setdefault(trial_id, now) < grace:
+            continue
+        try:
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another process got there first
+    retry = storage.get_heartbeat_stale_trial_callback()
+    for trial_id in failed:
+        if retry is not None:
+            retry(study, copy.deepcopy(storage.get_trial(trial_id)))
+    return sorted(running[t] for t in failed)
+
+
+class ClaimLock:
+    """Serialises "count the trials, then start one" (and the stage's seeding) across every process of a study.
+
+    PostgreSQL: a session advisory lock keyed by the study name (released by the server if the process dies).
+    SQLite (one machine): an flock on a file in the temp dir. Other databases: no lock (MaxTrials-like best effort).
+    Re-entrant release: the objective releases it once its trial is RUNNING, `with` releases it in any case.
+    """
+
+    def __init__(self, storage: RDBStorage, name: str) -> None:
+        self.engine = storage.engine
+        self.dialect = self.engine.dialect.name
+        digest = hashlib.sha1(f"{self.engine.url.render_as_string(hide_password=True)}|{name}".encode()).digest()
+        self.key = int.from_bytes(digest[:8], "big", signed=True)
+        self.path = Path(tempfile.gettempdir()) / f"psy-agents-study-{digest.hex()[:16]}.lock"
+        self._held: Any = None
+
+    def acquire(self) -> None:
+        if self.dialect == "postgresql":
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+            self._held = conn
+        elif self.dialect == "sqlite":
+            handle = self.path.open("a")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._held = handle
+        else:
+            self._held = True
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is None or held is True:
+            return
+        if self.dialect == "postgresql":
+            try:
+                held.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            finally:
+                held.close()
+        else:
+            fcntl.flock(held, fcntl.LOCK_UN)
+            held.close()
+
+    def __enter__(self) -> ClaimLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def claim_lock(storage: RDBStorage, name: str) -> ClaimLock:
+    return ClaimLock(storage, name)
+
+
+def snapshot_study(study: optuna.Study, path: Path) -> None:
+    """With a shared database (hpo.storage) the study lives on the server; the stage's study.db out gets a copy,
+    so the DVC out is the same complete record of the study as on one machine."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{path.resolve()}"
+    try:
+        optuna.delete_study(study_name=study.study_name, storage=url)
+    except KeyError:
+        pass
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created": it is a copy
+    try:
+        optuna.copy_study(from_study_name=study.study_name, from_storage=study._storage, to_storage=url)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    log.info("%s: copied to %s", study.study_name, path)
+
+
 def enqueue_once(study: optuna.Study, params: dict, source: str) -> None:
-    """Enqueue a seed config unless a trial from the same source exists (reruns and several workers)."""
+    """Enqueue a seed config unless a trial from the same source exists (reruns, a retried seed keeps its source).
+
+    Only the DVC stage enqueues, under the claim lock and before it marks the study open, so a seed is added
+    once whatever the number of workers (they wait for the open mark and never enqueue)."""
     if any(t.user_attrs.get("source") == source for t in study.get_trials(deepcopy=False)):
         return
     study.enqueue_trial(params, user_attrs={"source": source}, skip_if_exists=False)
