@@ -14,6 +14,7 @@ import torch
 import yaml
 from dvclive import Live
 
+from psy_agents.augment.policy import augmenter_for
 from psy_agents.config import AGENTS, RefitConfig, build, load_params
 from psy_agents.data.examples import load_examples, load_splits, select
 from psy_agents.data.io import write_json, write_jsonl
@@ -35,7 +36,9 @@ def main() -> None:
     if not best_path.is_file():
         raise InputError(f"{best_path}: not found; run `dvc repro hpo_c@{agent}` first")
     best = yaml.safe_load(best_path.read_text(encoding="utf-8"))
-    epochs = refit.epochs or best["refit_epochs"]
+    if refit.epochs is not None and refit.epochs < 1:
+        raise InputError(f"params.yaml refit.epochs={refit.epochs}: use null (epochs from CV) or a number >= 1")
+    epochs = best["refit_epochs"] if refit.epochs is None else refit.epochs
     inputs = stage_inputs(agent, "c")  # the same base config every HPO stage used
     run = build_run(inputs, {**best["params"], "train.epochs": epochs, "train.patience": 0})
 
@@ -44,7 +47,7 @@ def main() -> None:
     with Live(str(out / "dvclive"), dvcyaml=False, save_dvc_exp=False) as live:
         live.log_params({"trial": best["trial"], "epochs": epochs, **best["params"]})
         result = train(run, select(examples, splits["train"] + splits["val"]), None,
-                       callbacks=(dvclive_callback(live),), augmenter=None, progress=True)
+                       callbacks=(dvclive_callback(live),), augmenter=augmenter_for(run), progress=True)
         # the single test evaluation
         metrics, predictions = evaluate(run, result.model, select(examples, splits["test"]))
         labels = [p["label"] for p in predictions]

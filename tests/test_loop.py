@@ -106,3 +106,28 @@ def test_only_training_examples_are_augmented_fresh_each_epoch(tiny_backbone):
     for _, sentences in augmenter.calls:
         assert sentences == [r["sentence"] for r in train_ex]
     assert val_ex == val_before
+
+
+def test_windows_of_a_positive_without_located_span_train_neither_head(tiny_backbone):
+    from psy_agents.data.tokenize import collate
+    from psy_agents.models.agents import build_model
+    from psy_agents.models.backbone import load_tokenizer
+    from psy_agents.training.tasks import make_task
+
+    _, evidence = tiny_examples()
+    positive = next(e for e in evidence if e["label"])
+    spanless = {**positive, "answers": []}  # groundtruth could not locate its sentence: label 1, no span
+    run = tiny_run("share", tiny_backbone)
+    task = make_task(run, load_tokenizer(tiny_backbone))
+    features = task.features([spanless, *evidence[:20]], cache=False)
+    assert features.columns["spanless"][0] == 1
+    task.build_loss(features)
+    model = build_model("share", run.model)
+    windows = [i for i, s in enumerate(features.columns["spanless"]) if s]
+    batch = collate(features, windows, 0)
+    outputs = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+    assert task.loss(outputs, batch).item() == 0.0
+    others = [i for i, s in enumerate(features.columns["spanless"]) if not s][:4]
+    batch = collate(features, others, 0)
+    outputs = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+    assert task.loss(outputs, batch).item() > 0.0

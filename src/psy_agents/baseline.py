@@ -139,11 +139,15 @@ def _post_split_report(model: Pipeline, rows: Sequence[Row], train_labels: Seque
     prob = np.array([post_prob[position[r["post_id"]], SYMPTOMS.index(r["symptom"])] for r in rows])
     y = [row["label"] for row in rows]
     symptoms = [row["symptom"] for row in rows]
+    scored = [r for r in rows if not (r["label"] and not r["answers"])]
     return {
         "post": post_level_metrics([r["post_id"] for r in rows], symptoms, y, prob),
         "cls": classification_metrics(y, prob, groups=symptoms),
         # Always answering "no answer": the span score any evidence model must beat.
-        "span_no_answer": squad_v2_scores([""] * len(rows), [[a["text"] for a in r["answers"]] for r in rows]),
+        # Scored on the rows the agents' span scores use: label-1 rows without a located span are left out.
+        "span_no_answer": squad_v2_scores(
+            [""] * len(scored), [[a["text"] for a in r["answers"]] for r in scored]
+        ),
         "majority": majority_metrics(train_labels, y),
     }
 

@@ -14,6 +14,7 @@ from psy_agents.errors import InputError, run_main
 def train_command(args: argparse.Namespace) -> None:
     from dvclive import Live
 
+    from psy_agents.augment.policy import augmenter_for
     from psy_agents.training.loop import train
     from psy_agents.training.tracking import dvclive_callback
 
@@ -29,7 +30,7 @@ def train_command(args: argparse.Namespace) -> None:
         live.log_params(run.to_dict())
         result = train(
             run, select(examples, splits["train"]), select(examples, splits["val"]),
-            callbacks=(dvclive_callback(live),), progress=True,
+            callbacks=(dvclive_callback(live),), augmenter=augmenter_for(run), progress=True,
         )
     write_json(out / "metrics.json", {
         "agent": args.agent, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,

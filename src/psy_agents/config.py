@@ -45,7 +45,7 @@ class SplitConfig:
     seed: int = 42
     test_size: float = 0.15
     val_size: float = 0.15
-    folds: int = 5
+    folds: int = 3
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class TrainConfig:
     batch_size: int = 16
     eval_batch_size: int = 64
     optimizer: str = "adamw"  # adamw | adam | adafactor | lion | sgd
-    lr: float = 5e-5
+    lr: float = 1e-4
     head_lr_mult: float = 10.0  # heads learn faster than the pretrained encoder
     weight_decay: float = 0.01
     scheduler: str = "linear"  # linear | cosine | cosine_with_restarts | polynomial | constant_with_warmup
@@ -102,9 +102,14 @@ class AugmentConfig:
     p_apply: float = 0.0  # probability that a training example is augmented in an epoch
     ops_per_sample: int = 1
     max_replace: float = 0.1  # fraction of words one operation may change
-    methods: dict[str, float] = field(default_factory=dict)  # method name -> sampling weight
+    methods: dict[str, float] = field(  # method name -> sampling weight
+        default_factory=lambda: {
+            "keyboard": 1.0, "ocr": 0.5, "random_char": 0.5, "random_swap": 1.0, "random_delete": 0.5, "split": 0.25,
+            "spelling": 1.0, "tfidf_substitute": 1.0, "tfidf_insert": 0.5, "synonym": 1.0, "antonym": 0.0,
+        }
+    )
     antonym_guard: bool = True  # never use antonym replacement unless explicitly weighted in methods
-    reserved_words: tuple[str, ...] = ()
+    reserved_words: tuple[str, ...] = ("not", "no", "never", "nor", "URL")  # never changed: negations, <URL>
     # method name -> keyword arguments for its nlpaug augmenter, overriding the registry defaults
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     tfidf_dir: str = "data/tfidf"
@@ -190,7 +195,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise InputError(f"--set {text!r}: expected key=value, e.g. train.lr=1e-4")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw)
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise InputError(f"--set {text!r}: the value is not valid YAML; quote it, e.g. {key.strip()}='...'") from None
 
 
 def apply_overrides(tree: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +251,7 @@ class TfidfConfig:
 class HpoStageConfig:
     """Settings of one HPO stage (hpo.a | hpo.b | hpo.c); each stage reads only the fields it uses."""
 
-    n_trials: int = 8  # trials this run adds to the study (a rerun of a finished study adds n_trials more)
+    n_trials: int = 6  # finished trials the study must hold (all processes); a rerun continues up to this
     timeout: float | None = None  # seconds; None = no limit
     top_k: int = 3  # stage A: configs exported to topk.json (and enqueued into stage B)
     seed: int = 42  # sampler seed
@@ -251,14 +259,14 @@ class HpoStageConfig:
     multivariate: bool = True  # TPE models parameters jointly (lr and batch size interact)
     group: bool = True  # with conditional parameters, model each co-occurring group separately
     constant_liar: bool = True  # parallel workers avoid proposing what a running trial already tries
-    population_size: int = 8  # stage B: NSGA-II generation size
+    population_size: int = 6  # stage B: NSGA-II generation size
     pruner: str = "hyperband"  # hyperband | none; multi-objective studies cannot prune
     min_resource: int = 1  # Hyperband resources are epochs (trials report once per epoch)
     max_resource: int = 4
     reduction_factor: int = 3
     objectives: tuple[str, ...] = ("primary",)  # metric names: primary | ece | any reported validation metric
     directions: tuple[str, ...] = ("maximize",)  # one per objective: maximize | minimize
-    candidates: int = 3  # stage C: Pareto configs cross-validated
+    candidates: int = 2  # stage C: Pareto configs cross-validated
     folds: int | None = None  # stage C: None = split.folds
 
 

@@ -92,6 +92,13 @@ def join_pieces(pieces: list[Piece], where: list[tuple[int, int, int]]) -> tuple
     return "".join(text for text, _ in pieces), [(offsets[p] + off, offsets[p] + off + n) for p, off, n in where]
 
 
+def augmenter_for(run) -> "Augmenter | None":
+    """The augmenter a run config asks for (None when augmentation is off): one rule for trials, CV, refit, CLI."""
+    if run.augment.enabled and run.augment.p_apply > 0:
+        return Augmenter(run.augment, run.train.seed)
+    return None
+
+
 class Augmenter:
     def __init__(self, cfg: AugmentConfig, seed: int):
         self.cfg, self.seed = cfg, seed

@@ -31,9 +31,6 @@ class Features:
     def __len__(self) -> int:
         return len(self.columns["input_ids"])
 
-    def subset(self, indices: list[int]) -> "Features":
-        return Features({k: [v[i] for i in indices] for k, v in self.columns.items()})
-
 
 def _key(kind: str, tokenizer, max_length: int, stride: int, examples: list[dict]) -> tuple:
     digest = hashlib.sha1()

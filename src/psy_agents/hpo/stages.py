@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import fcntl
 import hashlib
+import json
 import logging
 import math
 import os
@@ -28,7 +29,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from psy_agents.augment.policy import Augmenter
+from psy_agents.augment.policy import augmenter_for
 from psy_agents.config import HpoConfig, HpoStageConfig, RunConfig, apply_overrides, build, load_params, run_config
 from psy_agents.data.examples import load_examples, load_splits, select
 from psy_agents.errors import InputError
@@ -87,12 +88,6 @@ def build_run(inputs: StageInputs, flat: dict[str, Any]) -> RunConfig:
     return run_config(inputs.agent, sections)
 
 
-def _augmenter(run: RunConfig) -> Augmenter | None:
-    if run.augment.enabled and run.augment.p_apply > 0:
-        return Augmenter(run.augment, run.train.seed)
-    return None
-
-
 def objective_values(agent: str, metrics: dict, objectives: tuple[str, ...]) -> list[float]:
     """`primary` is the agent's selection metric; any other name is a top-level metric key (e.g. ece)."""
     return [float(metrics[PRIMARY[agent] if name == "primary" else name]) for name in objectives]
@@ -115,7 +110,7 @@ def make_objective(inputs: StageInputs, stage: str, cfg: HpoStageConfig, progres
                     trial.set_user_attr("epochs", epoch)
                     raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
-        result = train(run, train_ex, val_ex, callbacks=(report,), augmenter=_augmenter(run), progress=progress)
+        result = train(run, train_ex, val_ex, callbacks=(report,), augmenter=augmenter_for(run), progress=progress)
         trial.set_user_attr("epochs", result.epochs_run)
         trial.set_user_attr("best_epoch", result.best_epoch)
         values = objective_values(inputs.agent, result.best_metrics, cfg.objectives)
@@ -127,7 +122,9 @@ def make_objective(inputs: StageInputs, stage: str, cfg: HpoStageConfig, progres
 def study_payload(inputs: StageInputs, stage: str, cfg: HpoStageConfig, space: dict) -> dict:
     """What defines a study: a changed space or base config starts a fresh one; n_trials/timeout continue it."""
     settings = {k: v for k, v in vars(cfg).items() if k not in ("n_trials", "timeout")}
-    return {"space": space, "stage": settings, "base": inputs.sections, "splits": inputs.splits["train"]}
+    # A changed corpus or split (new groundtruth) must not continue a study scored on the old data.
+    data = hashlib.sha1(json.dumps([inputs.examples, inputs.splits], sort_keys=True).encode()).hexdigest()
+    return {"space": space, "stage": settings, "base": inputs.sections, "data": data}
 
 
 def _stage_study(inputs: StageInputs, stage: str, progress: bool):
@@ -455,7 +452,7 @@ def export_a(study: optuna.Study, cfg: HpoStageConfig, seconds: float) -> tuple[
     return ranked, metrics
 
 
-def pareto(study: optuna.Study, objectives: tuple[str, ...]) -> list[dict]:
+def pareto(study: optuna.Study, objectives: tuple[str, ...], directions: tuple[str, ...]) -> list[dict]:
     front = [
         {
             "trial": t.number,
@@ -466,17 +463,19 @@ def pareto(study: optuna.Study, objectives: tuple[str, ...]) -> list[dict]:
         }
         for t in study.best_trials
     ]
-    # best primary first: stage C cross-validates the head of this list
-    return sorted(front, key=lambda p: (-p["values"][objectives[0]], p["trial"]))
+    # best first along the first objective: stage C cross-validates the head of this list
+    sign = -1.0 if directions[0] == "maximize" else 1.0
+    return sorted(front, key=lambda p: (sign * p["values"][objectives[0]], p["trial"]))
 
 
 def export_b(study: optuna.Study, cfg: HpoStageConfig, seconds: float) -> tuple[list[dict], dict]:
-    front = pareto(study, cfg.objectives)
+    front = pareto(study, cfg.objectives, cfg.directions)
     if not front:
         raise InputError(f"study {study.study_name}: no trial completed; see the trial errors above")
     metrics = {
         "pareto_size": len(front),
-        **{f"best_{name}": front[0]["values"][name] for name in cfg.objectives},
+        # the trial stage C ranks first, with all its objective values
+        **{f"first_{name}": front[0]["values"][name] for name in cfg.objectives},
         **state_counts(study),
         "epochs_trained": epochs_trained(study),
         "wall_seconds": round(seconds, 1),
@@ -497,7 +496,7 @@ def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool =
         for k, fold in enumerate(folds[:n_folds]):
             result = train(
                 run, select(inputs.examples, fold["train"]), select(inputs.examples, fold["val"]),
-                augmenter=_augmenter(run), progress=progress,
+                augmenter=augmenter_for(run), progress=progress,
             )
             scores.append(float(result.best_metrics[PRIMARY[inputs.agent]]))
             best_epochs.append(result.best_epoch)

@@ -24,6 +24,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from psy_agents.errors import InputError
+
 MINILM_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -40,13 +42,21 @@ def resolve_backbone(backbone: str) -> str:
 @functools.lru_cache(maxsize=None)
 def load_tokenizer(backbone: str) -> PreTrainedTokenizerFast:
     """The backbone's fast tokenizer (offsets are needed for span answers); one instance per process."""
-    return AutoTokenizer.from_pretrained(resolve_backbone(backbone))
+    try:
+        return AutoTokenizer.from_pretrained(resolve_backbone(backbone))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"model.backbone={backbone!r}: cannot load its tokenizer ({str(exc).splitlines()[0]}); "
+                         "use all-MiniLM-L6-v2, a local model dir, or an HF id reachable from here") from None
 
 
 @functools.lru_cache(maxsize=None)
 def _pretrained_encoder(path: str) -> PreTrainedModel:
     # transformers 5 loads in the checkpoint's dtype by default; train with fp32 master weights (autocast does bf16).
-    return _drop_pooler(AutoModel.from_pretrained(path, dtype=torch.float32))
+    try:
+        return _drop_pooler(AutoModel.from_pretrained(path, dtype=torch.float32))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"model.backbone={path!r}: cannot load its weights ({str(exc).splitlines()[0]}); "
+                         "use all-MiniLM-L6-v2, a local model dir, or an HF id reachable from here") from None
 
 
 def _drop_pooler(model: PreTrainedModel) -> PreTrainedModel:

@@ -123,7 +123,10 @@ class SpanTask:
         return _subsample(features.columns["labels"], self.run.train.neg_ratio, rng)
 
     def build_loss(self, features: Features) -> nn.Module | None:
-        negatives, positives, self.prior_shift = _epoch_class_counts(features.columns["labels"], self.run.train.neg_ratio)
+        # Windows of a label-1 example without a located span have no trustworthy target of either kind.
+        labels = [y for y, spanless in zip(features.columns["labels"], features.columns["spanless"], strict=True)
+                  if not spanless]
+        negatives, positives, self.prior_shift = _epoch_class_counts(labels, self.run.train.neg_ratio)
         if not self.with_cls:
             return None
         self.cls_loss = ClassificationLoss(self.run.train, [negatives, positives])
@@ -143,7 +146,13 @@ class SpanTask:
         if not self.with_cls:
             return span
         w = self.run.train.span_loss_weight
-        return w * span + (1.0 - w) * self.cls_loss(outputs["logits"], batch["labels"])
+        if has_target.all():
+            cls = self.cls_loss(outputs["logits"], batch["labels"])
+        elif has_target.any():
+            cls = self.cls_loss(outputs["logits"][has_target], batch["labels"][has_target])
+        else:
+            cls = outputs["logits"].sum() * 0.0
+        return w * span + (1.0 - w) * cls
 
     def evaluate(self, model, features: Features, examples: list[dict], predict_fn) -> tuple[dict, list[dict]]:
         out = predict_fn(model, features)
