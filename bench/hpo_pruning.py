@@ -1,0 +1,169 @@
+"""What Hyperband pruning saves in HPO stage A: the same search with Hyperband and with no pruner, side by side.
+
+    python bench/hpo_pruning.py [--trials 12] [--epochs 6] [--reduction-factor 7] [--train-posts 0] [--quick]
+
+Both sides run psy_agents.hpo.stages.run_search for stage A of the criteria agent (the fastest agent) from
+params.yaml, each into a fresh temporary study (SQLite in a temp dir), with the same sampler seed, the same number
+of trials and the same TPE start-up. What is held fixed so that pruning is the only thing that stops a trial early:
+
+  * train.epochs is fixed at --epochs (taken out of the search space) and Hyperband's max_resource equals it;
+  * train.patience is 0 (taken out of the space): no early stopping, else early stopping, not pruning, saves epochs;
+  * the hpo.a pruner is `hyperband` (min_resource --min-resource, reduction_factor --reduction-factor) on one side
+    and `none` on the other.
+
+To keep the bench within minutes on a small CPU, the space and data are cut down (the same for both sides):
+model.max_length is fixed at 64, train.batch_size chooses from [8, 16] (small batches give the small subset
+enough optimizer steps per epoch to separate configs at epoch 1, where pruning first looks), train.neg_ratio is
+searched in [0.5, 2.0] (negatives per positive, bounding an epoch's size), the train and val splits are seeded
+subsets of --train-posts and --val-posts posts, and torch runs --threads threads (default 1: on a shared 2-core
+CPU, 2 threads per process oversubscribe it and run ~4x slower). Everything else of search.common and
+search.criteria is searched as in params.yaml.
+
+Brackets: Optuna's HyperbandPruner runs floor(log_eta(max_resource / min_resource)) + 1 brackets and assigns a
+trial to one by a hash of (study name, trial number). The default here, reduction_factor 7 > 6 epochs, gives one
+bracket: successive halving with one rung at epoch 1 (a trial goes on only while it is the best, or with >= 2*eta
+trials in the top 1/eta, at epoch 1). With params.yaml's eta 3 and max_resource 4 there are two brackets, and the
+~2/5 of trials in the second are first judged at epoch 3; a simulated search (synthetic learning curves, same
+sampler) then saves only ~1.4x, against ~2.1x for the one-bracket setting.
+
+Epoch 1 must already separate configs: the primary metric (macro F1 at threshold 0.5) of a model that predicts no
+positive is a constant (~0.48 here), and the pruner promotes ties, so on a train subset too small for any config to
+beat that at epoch 1 (100 posts, tried: every trial read 0.483 at epoch 1) nothing is pruned. Hence the full train
+split by default (308 posts); the --quick smoke run (40 posts, 2 epochs) prunes nothing for the same reason. Even
+on the full split, start-up configs that have not learned by epoch 1 all read that constant and all train to the
+end until some trial beats it (--per-trial shows each trial's epoch-1 and final value).
+
+The two sides see the same random start-up trials (tpe_startup, same seed); after that TPE's suggestions diverge,
+because pruning changes what the sampler observes (a pruned trial is known only by its last intermediate value),
+so the best values differ by more than noise alone. That is inherent to comparing a pruned and an unpruned search.
+
+Epochs trained: the sum of the trials' user_attr "epochs" (a pruned trial counts the epochs it ran before pruning).
+Wall seconds: run_search's own timing (the study loop, i.e. every trial incl. its model build and evaluation).
+The last line is `saving=<epochs without pruning / epochs with>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import optuna
+from transformers.utils import logging as transformers_logging
+
+from psy_agents.config import HpoConfig, HpoStageConfig
+from psy_agents.hpo.stages import StageInputs, epochs_trained, run_search, stage_inputs, state_counts
+
+AGENT = "criteria"
+
+
+def subset(ids: list[str], n: int | None, seed: int) -> list[str]:
+    if not n or n >= len(ids):
+        return list(ids)
+    rng = np.random.default_rng(seed)
+    return sorted(ids[i] for i in rng.choice(len(ids), n, replace=False))
+
+
+def bench_inputs(args) -> StageInputs:
+    if not Path("data/processed/criteria.jsonl").exists():
+        raise SystemExit("data/processed/criteria.jsonl missing: run `dvc repro groundtruth` first")
+    base = stage_inputs(AGENT, "a", args.params)
+    search = copy.deepcopy(base.search)
+    common_train = search.setdefault("common", {}).setdefault("train", {})
+    for key in ("epochs", "patience"):  # fixed below in the base sections: the bench needs them constant
+        common_train.pop(key, None)
+        search.get(AGENT, {}).get("train", {}).pop(key, None)
+    common_train["batch_size"] = {"type": "categorical", "choices": [8, 16]}
+    common_train["neg_ratio"] = {"type": "float", "low": 0.5, "high": 2.0, "log": True}
+    search.setdefault(AGENT, {}).setdefault("model", {})["max_length"] = {"type": "categorical", "choices": [64]}
+    sections = copy.deepcopy(base.sections)
+    sections.setdefault("train", {}).update({"epochs": args.epochs, "patience": 0, "threads": args.threads})
+    splits = dict(base.splits)
+    splits["train"] = subset(base.splits["train"], args.train_posts, args.seed)
+    splits["val"] = subset(base.splits["val"], args.val_posts, args.seed + 1)
+    return replace(base, search=search, sections=sections, splits=splits)
+
+
+def run_side(inputs: StageInputs, pruner: str, args) -> dict:
+    stage = HpoStageConfig(
+        n_trials=args.trials, seed=args.seed, tpe_startup=args.tpe_startup, pruner=pruner,
+        min_resource=args.min_resource, max_resource=args.epochs, reduction_factor=args.reduction_factor,
+    )
+    with tempfile.TemporaryDirectory(prefix=f"hpo_pruning_{pruner}_") as tmp:
+        side = replace(inputs, hpo=replace(inputs.hpo, storage="", a=stage), out_dir=Path(tmp))
+        study, seconds = run_search(side, "a", progress=False)
+        trials = study.get_trials(deepcopy=False)
+        counts = state_counts(study)
+        try:
+            best = study.best_value
+        except ValueError:
+            best = float("nan")
+        rows = [(t.number, t.state.name.lower(), t.user_attrs.get("epochs"), t.intermediate_values.get(1), t.value)
+                for t in trials]
+        return {"side": pruner, **counts, "epochs": epochs_trained(study), "seconds": seconds, "best": best,
+                "trials": rows}
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=6, help="epochs of every unpruned trial = max_resource")
+    parser.add_argument("--min-resource", type=int, default=1)
+    parser.add_argument("--reduction-factor", type=int, default=7)
+    parser.add_argument("--tpe-startup", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=42, help="sampler seed (both sides) and subset seed")
+    parser.add_argument("--train-posts", type=int, default=0, help="seeded subset of the train posts (0 = all)")
+    parser.add_argument("--val-posts", type=int, default=30, help="seeded subset of the val posts (0 = all)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (train.threads) on both sides")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 4 trials, 2 epochs, 40 posts, 20 val posts")
+    parser.add_argument("--per-trial", action="store_true", help="also list every trial of both sides")
+    args = parser.parse_args()
+    if args.quick:
+        args.trials, args.epochs, args.train_posts, args.val_posts, args.tpe_startup = 4, 2, 40, 20, 2
+
+    logging.basicConfig(level=logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars, one per trial
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    inputs = bench_inputs(args)
+    load = os.getloadavg()
+    # the formula of optuna.pruners.HyperbandPruner (its _n_brackets is private)
+    brackets = math.floor(math.log(args.epochs / args.min_resource, args.reduction_factor) + 1e-9) + 1
+    print(f"hpo_pruning: agent {AGENT}, stage A, {args.trials} trials per side, sampler seed {args.seed}, "
+          f"tpe_startup {args.tpe_startup}")
+    print(f"  every trial {args.epochs} epochs unless pruned (train.epochs fixed, patience 0); hyperband "
+          f"min_resource {args.min_resource}, max_resource {args.epochs}, reduction_factor {args.reduction_factor} "
+          f"({brackets} bracket{'s' if brackets > 1 else ''})")
+    print(f"  subset: {len(inputs.splits['train'])} train posts, {len(inputs.splits['val'])} val posts (seed "
+          f"{args.seed}); max_length 64, batch_size [8, 16], neg_ratio [0.5, 2.0]; {args.threads} torch thread(s); "
+          f"backbone {inputs.sections['model'].get('backbone')}")
+    print(f"  load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
+    results = [run_side(inputs, "hyperband", args), run_side(inputs, "none", args)]
+    print(f"  load average at end:   {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.per_trial:
+        for r in results:
+            print(f"  {r['side']} (#trial state epochs epoch1/final): " + ", ".join(
+                f"#{n} {s[:4]} {e}ep {_f(v1)}/{_f(v)}" for n, s, e, v1, v in r["trials"]))
+    print(f"{'side':<10} {'complete':>8} {'pruned':>6} {'failed':>6} {'epochs':>6} {'wall_s':>8} {'best':>8}")
+    for r in results:
+        print(f"{r['side']:<10} {r['complete']:>8} {r['pruned']:>6} {r['failed']:>6} {r['epochs']:>6} "
+              f"{r['seconds']:>8.1f} {r['best']:>8.4f}")
+    hb, none = results
+    print(f"best_gap={abs(hb['best'] - none['best']):.4f}")
+    print(f"saving={none['epochs'] / max(hb['epochs'], 1):.2f}")
+
+
+if __name__ == "__main__":
+    main()
