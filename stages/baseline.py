@@ -6,12 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from psy_agents.baseline import criteria_baseline, post_baseline, read_splits
+from psy_agents.baseline import criteria_baseline, post_baseline
 from psy_agents.config import AGENTS, BaselineConfig, build, load_params
-from psy_agents.data.io import read_jsonl, write_json
+from psy_agents.data.examples import load_examples, load_splits
+from psy_agents.data.io import write_json
 from psy_agents.errors import run_main
-
-PROCESSED = Path("data/processed")
 
 
 def rounded(value: Any, digits: int = 4) -> Any:
@@ -30,11 +29,9 @@ def main() -> None:
     parser.add_argument("--agent", required=True, choices=AGENTS)
     args = parser.parse_args()
     cfg = build(BaselineConfig, load_params().get("baseline"), "baseline")
-    splits = read_splits(PROCESSED / "splits.json")
-    if args.agent == "criteria":
-        report = criteria_baseline(read_jsonl(PROCESSED / "criteria.jsonl"), splits, cfg)
-    else:
-        report = post_baseline(read_jsonl(PROCESSED / "evidence.jsonl"), splits, cfg)
+    splits, examples = load_splits(), load_examples(args.agent)
+    baseline = criteria_baseline if args.agent == "criteria" else post_baseline
+    report = baseline(examples, splits, cfg)
     write_json(Path("metrics") / args.agent / "baseline.json", rounded(report))
 
 

@@ -9,7 +9,6 @@ because every criterion is a small minority class; it trades calibration (ECE) f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from psy_agents.config import BaselineConfig
 from psy_agents.data.criteria_text import SYMPTOMS
-from psy_agents.data.io import read_json
+from psy_agents.data.examples import select
 from psy_agents.errors import InputError
 from psy_agents.evaluation.metrics import classification_metrics, post_level_metrics
 from psy_agents.evaluation.spans import squad_v2_scores
@@ -30,17 +29,8 @@ Row = dict[str, Any]
 EVAL_SPLITS = ("val", "test")
 
 
-def read_splits(path: str | Path) -> dict[str, list[Any]]:
-    splits = read_json(Path(path))
-    missing = [name for name in ("train", *EVAL_SPLITS) if name not in splits]
-    if missing:
-        raise InputError(f"{path}: missing split(s) {', '.join(missing)}; rerun `dvc repro groundtruth`")
-    return splits
-
-
 def split_rows(rows: Sequence[Row], splits: dict[str, list[Any]], name: str) -> list[Row]:
-    posts = set(splits[name])
-    selected = [row for row in rows if row["post_id"] in posts]
+    selected = select(rows, splits[name])
     if not selected:
         raise InputError(f"split {name!r} has no examples; check split.* ratios in params.yaml")
     return selected

@@ -14,7 +14,8 @@ from nlpaug.model.word_stats import TfIdf
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from psy_agents.config import TfidfConfig
-from psy_agents.data.io import read_json, read_jsonl
+from psy_agents.data.examples import load_splits
+from psy_agents.data.io import read_jsonl
 from psy_agents.errors import InputError
 
 MODEL_FILES = (TfIdf.WORD_2_IDF_FILE_NAME, TfIdf.WORD_2_TFIDF_FILE_NAME)
@@ -27,10 +28,7 @@ def train_texts(processed_dir: str | Path, split: str = "train") -> list[str]:
     because the criteria agent augments sentences, which in the real release are not always verbatim in the post.
     """
     processed_dir = Path(processed_dir)
-    splits = read_json(processed_dir / "splits.json")
-    if split not in splits:
-        raise InputError(f"{processed_dir / 'splits.json'}: has no {split!r} split; rerun `dvc repro groundtruth`")
-    ids = set(splits[split])
+    ids = set(load_splits(processed_dir)[split])
     posts = {r["post_id"]: r["post"] for r in read_jsonl(processed_dir / "evidence.jsonl") if r["post_id"] in ids}
     sentences = {
         (r["post_id"], r["sentence_id"]): r["sentence"]

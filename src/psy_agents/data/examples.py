@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from psy_agents.data.io import read_json, read_jsonl
+from psy_agents.errors import InputError
 
 PROCESSED = Path("data/processed")
 
@@ -16,7 +17,12 @@ def load_examples(agent: str, processed: Path = PROCESSED) -> list[dict]:
 
 
 def load_splits(processed: Path = PROCESSED) -> dict:
-    return read_json(Path(processed) / "splits.json")
+    path = Path(processed) / "splits.json"
+    splits = read_json(path)
+    missing = [name for name in ("train", "val", "test", "folds") if name not in splits]
+    if missing:
+        raise InputError(f"{path}: missing split(s) {', '.join(missing)}; rerun `dvc repro groundtruth`")
+    return splits
 
 
 def select(examples: list[dict], post_ids) -> list[dict]:
