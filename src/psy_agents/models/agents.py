@@ -39,19 +39,24 @@ class ClsHead(nn.Module):
         return self.mlp(pooled), pooled
 
 
-class CriteriaModel(nn.Module):
+class AgentModel(nn.Module):
+    """Base of the four agents: `encoders` are the transformer children (optimizers give them layer-wise lr decay
+    and freezing), `heads` every other child, both in registration order."""
+
+    @property
+    def encoders(self) -> list[nn.Module]:
+        return [m for m in self.children() if isinstance(m, PreTrainedModel)]
+
+    @property
+    def heads(self) -> list[nn.Module]:
+        return [m for m in self.children() if not isinstance(m, PreTrainedModel)]
+
+
+class CriteriaModel(AgentModel):
     def __init__(self, cfg: ModelConfig, encoder: PreTrainedModel) -> None:
         super().__init__()
         self.encoder = encoder
         self.cls_head = ClsHead(cfg, encoder.config.hidden_size)
-
-    @property
-    def encoders(self) -> list[nn.Module]:
-        return [self.encoder]
-
-    @property
-    def heads(self) -> list[nn.Module]:
-        return [self.cls_head]
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
         states = _token_states(self.encoder, input_ids, attention_mask, token_type_ids)
@@ -59,19 +64,11 @@ class CriteriaModel(nn.Module):
         return {"logits": logits}
 
 
-class EvidenceModel(nn.Module):
+class EvidenceModel(AgentModel):
     def __init__(self, cfg: ModelConfig, encoder: PreTrainedModel) -> None:
         super().__init__()
         self.encoder = encoder
         self.span_head = SpanHead(encoder.config.hidden_size)
-
-    @property
-    def encoders(self) -> list[nn.Module]:
-        return [self.encoder]
-
-    @property
-    def heads(self) -> list[nn.Module]:
-        return [self.span_head]
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
         states = _token_states(self.encoder, input_ids, attention_mask, token_type_ids)
@@ -79,20 +76,12 @@ class EvidenceModel(nn.Module):
         return {"start_logits": start, "end_logits": end}
 
 
-class ShareModel(nn.Module):
+class ShareModel(AgentModel):
     def __init__(self, cfg: ModelConfig, encoder: PreTrainedModel) -> None:
         super().__init__()
         self.encoder = encoder
         self.cls_head = ClsHead(cfg, encoder.config.hidden_size)
         self.span_head = SpanHead(encoder.config.hidden_size)
-
-    @property
-    def encoders(self) -> list[nn.Module]:
-        return [self.encoder]
-
-    @property
-    def heads(self) -> list[nn.Module]:
-        return [self.cls_head, self.span_head]
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
         states = _token_states(self.encoder, input_ids, attention_mask, token_type_ids)
@@ -122,7 +111,7 @@ class CriteriaFusion(nn.Module):
         return tokens * torch.sigmoid(self.gate(pooled)).unsqueeze(1) + shift
 
 
-class JointModel(nn.Module):
+class JointModel(AgentModel):
     """Two independent encoders read the same (criterion, post) window; the criteria side conditions the spans."""
 
     def __init__(self, cfg: ModelConfig, criteria_encoder: PreTrainedModel, evidence_encoder: PreTrainedModel) -> None:
@@ -133,14 +122,6 @@ class JointModel(nn.Module):
         self.cls_head = ClsHead(cfg, hidden)
         self.fusion = CriteriaFusion(cfg.fusion, hidden)
         self.span_head = SpanHead(hidden)
-
-    @property
-    def encoders(self) -> list[nn.Module]:
-        return [self.criteria_encoder, self.evidence_encoder]
-
-    @property
-    def heads(self) -> list[nn.Module]:
-        return [self.cls_head, self.fusion, self.span_head]
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
         criteria_states = _token_states(self.criteria_encoder, input_ids, attention_mask, token_type_ids)

@@ -90,6 +90,13 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def _predictor(run: RunConfig, tokenizer, device: torch.device):
+    """Batched inference with the run's eval batch size and precision: validation in train, test in refit."""
+    autocast = partial(_autocast, device, autocast_dtype(run.train.precision, device))
+    return partial(predict, batch_size=run.train.eval_batch_size, pad_id=tokenizer.pad_token_id or 0, device=device,
+                   autocast=autocast)
+
+
 def train(
     run: RunConfig,
     train_examples: list[dict],
@@ -126,7 +133,7 @@ def train(
     steps_per_epoch = math.ceil(len(task.epoch_indices(train_features, np.random.default_rng(0))) / cfg.batch_size)
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, max(1, math.ceil(steps_per_epoch / cfg.grad_accum) * cfg.epochs))
-    predict_fn = partial(predict, batch_size=cfg.eval_batch_size, pad_id=pad_id, device=device, autocast=autocast)
+    predict_fn = _predictor(run, tokenizer, device)
 
     result = TrainResult(model=model)
     best_score, best_state, stale = -math.inf, None, 0
@@ -192,10 +199,5 @@ def evaluate(run: RunConfig, model: torch.nn.Module, examples: list[dict]) -> tu
     device = next(model.parameters()).device
     tokenizer = load_tokenizer(run.model.backbone)
     task = make_task(run, tokenizer)
-    autocast = partial(_autocast, device, autocast_dtype(run.train.precision, device))
-    predict_fn = partial(
-        predict, batch_size=run.train.eval_batch_size, pad_id=tokenizer.pad_token_id or 0, device=device,
-        autocast=autocast,
-    )
-    return task.evaluate(model, task.features(examples), examples, predict_fn)
+    return task.evaluate(model, task.features(examples), examples, _predictor(run, tokenizer, device))
 

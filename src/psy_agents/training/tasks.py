@@ -65,29 +65,57 @@ def predict(model: nn.Module, features: Features, batch_size: int, pad_id: int, 
     return out
 
 
-def _positive_prob(logits: np.ndarray, model: nn.Module) -> np.ndarray:
-    """P(label 1) from 2-class logits, with the model's prior-shift correction (see _epoch_class_counts)."""
-    shift = float(getattr(model, "prior_shift", 0.0))
-    margin = logits[:, 1] - logits[:, 0] + shift
+def _sigmoid(margin: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(margin, -50, 50)))
 
 
-class CriteriaTask:
+def _prior_shift(model: nn.Module) -> float:
+    return float(getattr(model, "prior_shift", 0.0))
+
+
+def _positive_prob(logits: np.ndarray, model: nn.Module) -> np.ndarray:
+    """P(label 1) from 2-class logits, with the model's prior-shift correction (see _epoch_class_counts)."""
+    return _sigmoid(logits[:, 1] - logits[:, 0] + _prior_shift(model))
+
+
+def _on_targets(loss_fn, has_target: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
+    """loss_fn over the batch rows that have a target; a graph-connected zero when none has."""
+    if has_target.all():
+        return loss_fn(*tensors)
+    if has_target.any():
+        return loss_fn(*(t[has_target] for t in tensors))
+    return tensors[0].sum() * 0.0
+
+
+class _Task:
+    """What both tasks share: negative subsampling per epoch and the classification loss with its prior shift."""
+
+    with_cls = True
+
     def __init__(self, run: RunConfig, tokenizer) -> None:
         self.run = run
         self.tokenizer = tokenizer
         self.primary = PRIMARY[run.agent]
 
-    def features(self, examples: list[dict], cache: bool = True) -> Features:
-        return encode_criteria(examples, self.tokenizer, self.run.model.max_length, cache=cache)
-
     def epoch_indices(self, features: Features, rng: np.random.Generator) -> list[int]:
         return _subsample(features.columns["labels"], self.run.train.neg_ratio, rng)
 
-    def build_loss(self, features: Features) -> nn.Module:
-        negatives, positives, self.prior_shift = _epoch_class_counts(features.columns["labels"], self.run.train.neg_ratio)
+    def _trainable_labels(self, features: Features) -> list[int]:
+        return features.columns["labels"]
+
+    def build_loss(self, features: Features) -> nn.Module | None:
+        negatives, positives, self.prior_shift = _epoch_class_counts(
+            self._trainable_labels(features), self.run.train.neg_ratio
+        )
+        if not self.with_cls:
+            return None
         self.cls_loss = ClassificationLoss(self.run.train, [negatives, positives])
         return self.cls_loss
+
+
+class CriteriaTask(_Task):
+    def features(self, examples: list[dict], cache: bool = True) -> Features:
+        return encode_criteria(examples, self.tokenizer, self.run.model.max_length, cache=cache)
 
     def loss(self, outputs: dict, batch: dict) -> torch.Tensor:
         return self.cls_loss(outputs["logits"], batch["labels"])
@@ -106,60 +134,40 @@ class CriteriaTask:
         return metrics, predictions
 
 
-class SpanTask:
+class SpanTask(_Task):
     """evidence (span head only), share and joint (span head + window classification head)."""
 
     def __init__(self, run: RunConfig, tokenizer) -> None:
-        self.run = run
-        self.tokenizer = tokenizer
+        super().__init__(run, tokenizer)
         self.with_cls = run.agent in ("share", "joint")
-        self.primary = PRIMARY[run.agent]
 
     def features(self, examples: list[dict], cache: bool = True) -> Features:
         m = self.run.model
         return encode_spans(examples, self.tokenizer, m.max_length, m.doc_stride, cache=cache)
 
-    def epoch_indices(self, features: Features, rng: np.random.Generator) -> list[int]:
-        return _subsample(features.columns["labels"], self.run.train.neg_ratio, rng)
-
-    def build_loss(self, features: Features) -> nn.Module | None:
+    def _trainable_labels(self, features: Features) -> list[int]:
         # Windows of a label-1 example without a located span have no trustworthy target of either kind.
-        labels = [y for y, spanless in zip(features.columns["labels"], features.columns["spanless"], strict=True)
-                  if not spanless]
-        negatives, positives, self.prior_shift = _epoch_class_counts(labels, self.run.train.neg_ratio)
-        if not self.with_cls:
-            return None
-        self.cls_loss = ClassificationLoss(self.run.train, [negatives, positives])
-        return self.cls_loss
+        cols = features.columns
+        return [y for y, spanless in zip(cols["labels"], cols["spanless"], strict=True) if not spanless]
 
     def loss(self, outputs: dict, batch: dict) -> torch.Tensor:
         has_target = batch["spanless"] == 0
         smoothing = self.run.train.label_smoothing
-        if has_target.all():
-            span = span_loss(outputs["start_logits"], outputs["end_logits"],
-                             batch["start_positions"], batch["end_positions"], smoothing)
-        elif has_target.any():
-            span = span_loss(outputs["start_logits"][has_target], outputs["end_logits"][has_target],
-                             batch["start_positions"][has_target], batch["end_positions"][has_target], smoothing)
-        else:
-            span = outputs["start_logits"].sum() * 0.0
+        span = _on_targets(
+            lambda *t: span_loss(*t, label_smoothing=smoothing), has_target,
+            outputs["start_logits"], outputs["end_logits"], batch["start_positions"], batch["end_positions"],
+        )
         if not self.with_cls:
             return span
         w = self.run.train.span_loss_weight
-        if has_target.all():
-            cls = self.cls_loss(outputs["logits"], batch["labels"])
-        elif has_target.any():
-            cls = self.cls_loss(outputs["logits"][has_target], batch["labels"][has_target])
-        else:
-            cls = outputs["logits"].sum() * 0.0
-        return w * span + (1.0 - w) * cls
+        return w * span + (1.0 - w) * _on_targets(self.cls_loss, has_target, outputs["logits"], batch["labels"])
 
     def evaluate(self, model, features: Features, examples: list[dict], predict_fn) -> tuple[dict, list[dict]]:
         out = predict_fn(model, features)
         cols = features.columns
         # No-answer windows were subsampled in training too: the null-vs-span decision gets the same prior-shift
         # correction (answer iff best - null + log(kept) > 0), a threshold fitted on the training split only.
-        shift = float(getattr(model, "prior_shift", 0.0))
+        shift = _prior_shift(model)
         answers = best_answers(
             len(examples), cols["example_index"], cols["offset_mapping"], out["start_logits"], out["end_logits"],
             [ex["post"] for ex in examples], n_best=self.run.train.n_best,
@@ -177,7 +185,7 @@ class SpanTask:
         else:  # the span head's own confidence that there is an answer: sigmoid(best span score - null score)
             margin = np.array([(a["score"] if a["score"] is not None else -1e4) - a["null_score"] + shift
                                for a in answers])
-            prob = 1.0 / (1.0 + np.exp(-np.clip(margin, -50, 50)))
+            prob = _sigmoid(margin)
         labels = [ex["label"] for ex in examples]
         cls = classification_metrics(labels, prob, self.run.train.threshold, groups=[ex["symptom"] for ex in examples])
         post = post_level_metrics(
