@@ -144,7 +144,7 @@ def run_search(inputs: StageInputs, stage: str, progress: bool = True, enqueue: 
     """
     cfg, objective, name = _stage_study(inputs, stage, progress)
     storage = shared_storage(inputs.hpo, inputs.out_dir)
-    lock = claim_lock(storage, name)
+    lock = ClaimLock(storage, name)
     with lock:
         study = open_study(
             name,
@@ -206,7 +206,7 @@ def join_search(
     log.info("joined study %s: %d of %d trials finished", name, done, cfg.n_trials)
     ran = 0
     if done < cfg.n_trials:
-        ran = search_loop(study, objective, cfg, claim_lock(storage, name), budget=cfg.n_trials - done, poll=poll,
+        ran = search_loop(study, objective, cfg, ClaimLock(storage, name), budget=cfg.n_trials - done, poll=poll,
                           stage=False, grace=inputs.hpo.grace_period)
     return study, ran
 
@@ -391,10 +391,6 @@ class ClaimLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def claim_lock(storage: RDBStorage, name: str) -> ClaimLock:
-    return ClaimLock(storage, name)
 
 
 def snapshot_study(study: optuna.Study, path: Path) -> None:
