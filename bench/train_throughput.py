@@ -93,6 +93,7 @@ def run_ours(args, train, val) -> dict:
                 "head_lr_mult": 1.0, "weight_decay": 0.01, "scheduler": "linear", "warmup_ratio": 0.1,
                 "max_grad_norm": 1.0, "neg_ratio": 0, "patience": 0, "seed": args.seed, "precision": "auto",
                 "threads": THREADS, "loss": "ce", "class_weights": "none",
+                "threshold": 0.5,  # the Trainer side's protocol: no threshold fitted on a calibration sample
             },
         },
     )

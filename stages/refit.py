@@ -51,7 +51,7 @@ def main() -> None:
         # the single test evaluation
         metrics, predictions = evaluate(run, result.model, select(examples, splits["test"]))
         labels = [p["label"] for p in predictions]
-        live.log_sklearn_plot("confusion_matrix", labels, [int(p["prob"] >= run.train.threshold) for p in predictions],
+        live.log_sklearn_plot("confusion_matrix", labels, [int(p["prob"] >= metrics["threshold"]) for p in predictions],
                               name="confusion.json")
         live.log_sklearn_plot("precision_recall", labels, [p["prob"] for p in predictions], name="pr.json")
 

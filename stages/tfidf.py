@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from psy_agents.augment.tfidf import fit_tfidf, train_texts, write_nlpaug_model
+from psy_agents.augment.tfidf import fit_nlpaug_model
 from psy_agents.config import TfidfConfig, build, load_params
+from psy_agents.data.examples import load_splits
 from psy_agents.errors import run_main
 
 
@@ -17,10 +18,9 @@ def main() -> None:
     parser.add_argument("--out", default="data/tfidf")
     args = parser.parse_args()
     cfg = build(TfidfConfig, load_params(args.params).get("tfidf"), "tfidf")
-    texts = train_texts(Path(args.processed), "train")
-    w2idf, w2tfidf = fit_tfidf(texts, cfg)
-    write_nlpaug_model(args.out, w2idf, w2tfidf)
-    print(f"tfidf: {len(w2idf)} words from {len(texts)} train texts -> {args.out}")
+    train = load_splits(Path(args.processed))["train"]
+    words = fit_nlpaug_model(args.processed, train, cfg, args.out)
+    print(f"tfidf: {words} words from {len(train)} train posts and their sentences -> {args.out}")
 
 
 if __name__ == "__main__":

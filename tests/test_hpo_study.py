@@ -45,6 +45,14 @@ def test_hpo_config_rejects_inconsistent_stage_settings() -> None:
                                 "directions": ["maximize", "minimize"]}}, "hpo")
 
 
+def test_an_objective_the_agent_does_not_report_fails_before_training() -> None:
+    from psy_agents.hpo.stages import check_objectives
+
+    check_objectives("share", "b", HpoStageConfig(objectives=("primary", "ece"), directions=("maximize", "minimize")))
+    with pytest.raises(InputError, match="hpo.b.objectives: macro_f1 is not a metric of evidence"):
+        check_objectives("evidence", "b", HpoStageConfig(objectives=("macro_f1",)))
+
+
 def test_study_name_changes_with_the_payload_only() -> None:
     payload = {"space": {"train.lr": {"type": "float", "low": 1e-5, "high": 1e-4}}, "stage": {"seed": 42}}
     same = {"stage": {"seed": 42}, "space": {"train.lr": {"type": "float", "low": 1e-5, "high": 1e-4}}}

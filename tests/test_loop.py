@@ -131,3 +131,27 @@ def test_windows_of_a_positive_without_located_span_train_neither_head(tiny_back
     batch = collate(features, others, 0)
     outputs = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
     assert task.loss(outputs, batch).item() > 0.0
+
+
+def test_thresholds_are_fitted_on_training_examples_only(tiny_backbone):
+    from psy_agents.training.tasks import calibration_sample
+
+    _, evidence = tiny_examples()
+    train_ex, val_ex = split(evidence)
+    # One epoch, so the validation labels cannot pick another epoch's weights either.
+    result = train(tiny_run("share", tiny_backbone, epochs=1), train_ex, val_ex)
+    fitted = float(result.model.decision_threshold), float(result.model.null_threshold)
+    assert result.best_metrics["threshold"] == pytest.approx(fitted[0])
+    # Flipping every validation label changes the scores but not the thresholds: val is never fitted on.
+    flipped = [{**e, "label": 1 - e["label"], "answers": []} for e in val_ex]
+    again = train(tiny_run("share", tiny_backbone, epochs=1), train_ex, flipped)
+    assert again.best_metrics["f1"] != result.best_metrics["f1"]
+    assert (float(again.model.decision_threshold), float(again.model.null_threshold)) == fitted
+    # A fixed threshold is used as given.
+    fixed = train(tiny_run("share", tiny_backbone, epochs=1, threshold=0.3), train_ex, val_ex)
+    assert fixed.best_metrics["threshold"] == pytest.approx(0.3)
+    # The calibration sample is class-balanced and weighted back to the real balance.
+    labels = [1] * 10 + [0] * 90
+    chosen, weights = calibration_sample(labels, 20, seed=0)
+    assert sum(labels[i] for i in chosen) == 10 and len(chosen) == 20
+    assert sum(w for i, w in zip(chosen, weights) if labels[i] == 0) == pytest.approx(90)

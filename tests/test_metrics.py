@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 
 from psy_agents.data.criteria_text import NO_SYMPTOMS, POST_LABELS, SYMPTOMS
-from psy_agents.evaluation.metrics import classification_metrics, expected_calibration_error, post_level_metrics
+from psy_agents.evaluation.metrics import (
+    best_threshold,
+    classification_metrics,
+    expected_calibration_error,
+    post_level_metrics,
+)
 
 
 def test_ece_is_zero_when_confidence_matches_accuracy():
@@ -72,3 +77,19 @@ def test_post_level_predicts_no_symptoms_when_all_probs_below_threshold():
 def test_post_level_rejects_unknown_symptom():
     with pytest.raises(ValueError, match="SPECIAL_CASE"):
         post_level_metrics(["p"], ["SPECIAL_CASE"], [1], np.array([0.9]))
+
+
+def test_best_threshold_maximises_macro_f1_between_examples():
+    assert best_threshold([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(0.25)
+    # No positive: nothing should be predicted positive, so the threshold sits above every probability.
+    assert best_threshold([0, 0, 0], [0.1, 0.2, 0.3]) > 0.3
+
+
+def test_best_threshold_weights_undo_a_balanced_sample():
+    y, prob = [0, 0, 0, 1, 1], [0.1, 0.2, 0.6, 0.5, 0.9]
+    # Unweighted, catching the 0.5 positive costs one false positive (0.6) and is worth it...
+    assert best_threshold(y, prob) == pytest.approx(0.35)
+    # ...but when each sampled negative stands for 50 real ones, that false positive is 50 of them.
+    fitted = best_threshold(y, prob, weights=[50, 50, 50, 1, 1])
+    assert fitted == pytest.approx(0.75)
+    assert classification_metrics(y, prob, fitted)["binary_f1"] == pytest.approx(2 / 3)

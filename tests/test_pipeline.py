@@ -182,3 +182,15 @@ def test_declared_plots_render(pipeline, tmp_path):
     for name in ("learning curves", "optimisation history (stage A)", "pareto front (stage B)",
                  "test confusion matrix", "test precision-recall"):
         assert any(name in t for t in titles), (name, titles)
+
+
+def test_exp_run_with_more_stage_a_trials(pipeline):
+    # Last in this module: it changes the project's workspace.
+    result = dvc(pipeline, "exp", "run", "-S", "hpo.a.n_trials=3", "hpo_a@criteria")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    trials = pd.read_csv(pipeline / "outputs/criteria/hpo_a/trials.csv")
+    assert trials["state"].isin(["COMPLETE", "PRUNED"]).sum() == 3
+    hpo_a = json.loads((pipeline / "metrics/criteria/hpo_a.json").read_text())
+    assert hpo_a["complete"] + hpo_a["pruned"] == 3
+    shown = json.loads(dvc(pipeline, "exp", "show", "--json").stdout)
+    assert "3" in json.dumps(shown) and "n_trials" in json.dumps(shown)

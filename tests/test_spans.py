@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from psy_agents.evaluation.spans import best_answers, exact_match, normalize_answer, squad_v2_scores, token_f1
+from psy_agents.evaluation.spans import (
+    best_answers,
+    best_null_threshold,
+    exact_match,
+    normalize_answer,
+    squad_v2_scores,
+    token_f1,
+)
 
 CONTEXT = "I feel sad today"
 # [CLS] question [SEP] I feel sad today [SEP]: only the four context tokens carry offsets.
@@ -114,3 +121,17 @@ def test_squad_v2_scores_empty_subset_is_none():
     scores = squad_v2_scores([""], [[]])
     assert scores["has_ans_f1"] is None and scores["has_ans_total"] == 0
     assert scores["f1"] == 1.0
+
+
+def test_best_null_threshold_answers_exactly_the_margins_worth_answering():
+    # Margins (best span - null): answering the first two gains F1, the third loses it, the fourth has no span.
+    margins, f1_answer, f1_null = [2.0, 1.0, -1.0, -np.inf], [1.0, 0.5, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]
+    t = best_null_threshold(margins, f1_answer, f1_null)
+    assert [m + t >= 0 for m in margins] == [True, True, False, False]
+    # Weights decide between answering both (wins the second, loses the first) and answering neither.
+    margins, f1_answer, f1_null = [2.0, 1.0], [0.0, 1.0], [1.0, 0.0]
+    assert 1.0 + best_null_threshold(margins, f1_answer, f1_null, weights=[1, 3]) >= 0
+    assert 2.0 + best_null_threshold(margins, f1_answer, f1_null, weights=[3, 1]) < 0
+    # Every answer wrong: answer nothing.
+    t = best_null_threshold([3.0, 2.0], [0.0, 0.0], [1.0, 1.0])
+    assert 3.0 + t < 0

@@ -47,7 +47,7 @@ def read_words(path: Path) -> dict[str, float]:
 
 def test_train_texts_reads_each_train_post_and_sentence_once(tmp_path):
     write_processed(tmp_path)
-    texts = train_texts(tmp_path)
+    texts = train_texts(tmp_path, ["p1", "p2"])
     sentences = ["I feel sad and tired every day", "I feel tired and my sleep is bad"]
     assert sorted(texts) == sorted([POSTS["p1"], POSTS["p2"], *sentences])
 
@@ -95,3 +95,32 @@ def test_stage_without_groundtruth_fails_with_one_line(tmp_path):
 def test_write_creates_the_directory(tmp_path):
     out = write_nlpaug_model(tmp_path / "a" / "b", {"sad": 1.5}, {"sad": 1.0})
     assert read_words(out / MODEL_FILES[1]) == {"sad": 1.0}
+
+
+def test_stage_c_fits_tfidf_on_each_fold_train_part_only(tmp_path, monkeypatch):
+    import psy_agents.hpo.stages as stages
+    from psy_agents.config import HpoConfig
+
+    processed = tmp_path / "processed"
+    write_processed(processed)
+    splits = json.loads((processed / "splits.json").read_text(encoding="utf-8"))
+    splits["folds"] = [{"train": ["p1", "p2"], "val": ["v1"]}, {"train": ["p1", "v1"], "val": ["p2"]}]
+    examples = [{"post_id": p, "label": 0} for p in POSTS]
+    seen = []
+
+    class Result:
+        best_metrics, best_epoch = {"macro_f1": 0.5}, 1
+
+    def fake_train(run, train_ex, val_ex, **_):
+        seen.append(set(read_words(Path(run.augment.tfidf_dir) / MODEL_FILES[0])))
+        return Result()
+
+    monkeypatch.setattr(stages, "PROCESSED", processed)
+    monkeypatch.setattr(stages, "train", fake_train)
+    inputs = stages.StageInputs(
+        agent="criteria", sections={"model": {}, "train": {}, "augment": {}}, search={}, hpo=HpoConfig(),
+        tfidf=TfidfConfig(min_df=1), examples=examples, splits=splits, out_dir=tmp_path,
+    )
+    stages.cross_validate(inputs, [{"trial": 0, "params": {"augment.p_apply": 0.5}}], progress=False)
+    assert "zebracorn" not in seen[0] and "sleep" in seen[0]  # fold 1 validates on v1
+    assert "zebracorn" in seen[1] and "sleep" not in seen[1]  # fold 2 validates on p2, the only "sleep" post

@@ -93,7 +93,10 @@ class TrainConfig:
     min_delta: float = 0.0
     precision: str = "auto"  # auto | fp32 | bf16
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
-    threshold: float = 0.5  # decision threshold on P(label=1)
+    # Decision threshold on P(label=1); None = fitted after each epoch on `calib_examples` training examples (the
+    # macro-F1 best), together with the span agents' answer-vs-null threshold (the span-F1 best).
+    threshold: float | None = None
+    calib_examples: int = 400  # half positives, half negatives, importance-weighted back to the real class balance
 
 
 @dataclass(frozen=True)

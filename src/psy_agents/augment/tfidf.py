@@ -7,6 +7,7 @@ own model class writes the two files `TfIdfAug(model_path=...)` reads.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -14,21 +15,20 @@ from nlpaug.model.word_stats import TfIdf
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from psy_agents.config import TfidfConfig
-from psy_agents.data.examples import load_splits
 from psy_agents.data.io import read_jsonl
 from psy_agents.errors import InputError
 
 MODEL_FILES = (TfIdf.WORD_2_IDF_FILE_NAME, TfIdf.WORD_2_TFIDF_FILE_NAME)
 
 
-def train_texts(processed_dir: str | Path, split: str = "train") -> list[str]:
-    """Texts of the posts of one split: each post once, plus each annotated sentence of those posts once.
+def train_texts(processed_dir: str | Path, post_ids: Iterable[str]) -> list[str]:
+    """Texts of the given (training) posts: each post once, plus each annotated sentence of those posts once.
 
     evidence.jsonl holds one line per (post, criterion), hence the dedupe by post_id; the sentences are added
     because the criteria agent augments sentences, which in the real release are not always verbatim in the post.
     """
     processed_dir = Path(processed_dir)
-    ids = set(load_splits(processed_dir)[split])
+    ids = set(post_ids)
     posts = {r["post_id"]: r["post"] for r in read_jsonl(processed_dir / "evidence.jsonl") if r["post_id"] in ids}
     sentences = {
         (r["post_id"], r["sentence_id"]): r["sentence"]
@@ -64,3 +64,10 @@ def write_nlpaug_model(out_dir: str | Path, w2idf: dict[str, float], w2tfidf: di
     model.w2idf, model.w2tfidf = w2idf, w2tfidf
     model.save(str(out_dir))
     return out_dir
+
+
+def fit_nlpaug_model(processed_dir: str | Path, post_ids: Iterable[str], cfg: TfidfConfig, out_dir: str | Path) -> int:
+    """Fit on the given posts and write the model nlpaug reads; returns the vocabulary size."""
+    w2idf, w2tfidf = fit_tfidf(train_texts(processed_dir, post_ids), cfg)
+    write_nlpaug_model(out_dir, w2idf, w2tfidf)
+    return len(w2idf)

@@ -65,6 +65,31 @@ def classification_metrics(
     return out
 
 
+def best_threshold(y_true: Sequence[int], prob: Sequence[float], weights: Sequence[float] | None = None) -> float:
+    """The threshold on P(label=1) with the best (weighted) macro F1: predict 1 iff prob >= threshold.
+
+    Every cut between two distinct probabilities is tried; the threshold is the midpoint of the cut, so it does not
+    sit on a training example. Weights undo a class-balanced sample (see training.tasks.calibration_sample).
+    """
+    y = np.asarray(y_true, dtype=int)
+    p = np.asarray(prob, dtype=float)
+    w = np.ones_like(p) if weights is None else np.asarray(weights, dtype=float)
+    if y.size == 0:
+        raise ValueError("best_threshold: no examples")
+    values, inverse = np.unique(-p, return_inverse=True)  # distinct probabilities, high to low
+    values = -values
+    pos = np.bincount(inverse, weights=w * (y == 1), minlength=values.size)
+    neg = np.bincount(inverse, weights=w * (y == 0), minlength=values.size)
+    tp = np.concatenate([[0.0], np.cumsum(pos)])  # cut k predicts the top k distinct values positive
+    fp = np.concatenate([[0.0], np.cumsum(neg)])
+    fn, tn = pos.sum() - tp, neg.sum() - fp
+    f1_pos = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=tp > 0)
+    f1_neg = np.divide(2 * tn, 2 * tn + fn + fp, out=np.zeros_like(tn), where=tn > 0)
+    k = int(np.argmax((f1_pos + f1_neg) / 2))
+    cuts = np.concatenate([[np.nextafter(values[0], np.inf)], (values[:-1] + values[1:]) / 2, [values[-1]]])
+    return float(cuts[k])
+
+
 def _post_matrix(rows: np.ndarray, cols: np.ndarray, present: np.ndarray, n_posts: int) -> np.ndarray:
     """Post x POST_LABELS indicator matrix; a post shows a symptom if any of its rows says so."""
     matrix = np.zeros((n_posts, len(POST_LABELS)), dtype=int)

@@ -80,6 +80,34 @@ def best_answers(
     return answers
 
 
+def best_null_threshold(
+    margins: Sequence[float], f1_answer: Sequence[float], f1_null: Sequence[float],
+    weights: Sequence[float] | None = None,
+) -> float:
+    """The `null_threshold` of best_answers with the best (weighted) mean F1, as SQuAD v2's find_best_thresh.
+
+    `margins[i]` = best span score - null score of example i (-inf without a valid span); an example is answered iff
+    margin + threshold >= 0 and then scores f1_answer[i], else f1_null[i]. Each cut is placed midway between margins.
+    """
+    m = np.asarray(margins, dtype=float)
+    gain = np.asarray(f1_answer, dtype=float) - np.asarray(f1_null, dtype=float)
+    w = np.ones_like(m) if weights is None else np.asarray(weights, dtype=float)
+    answerable = np.isfinite(m)
+    if not answerable.any():
+        return 0.0
+    order = np.argsort(-m[answerable], kind="stable")  # answer the k highest margins
+    sorted_m = m[answerable][order]
+    totals = np.concatenate([[0.0], np.cumsum((w * gain)[answerable][order])])
+    # Only cuts between distinct margins can be realised by a threshold.
+    valid = np.concatenate([[True], sorted_m[:-1] > sorted_m[1:], [True]])
+    k = int(np.argmax(np.where(valid, totals, -np.inf)))
+    if k == 0:
+        return -float(sorted_m[0]) - 1.0
+    if k == len(sorted_m):
+        return -float(sorted_m[-1]) + 1.0
+    return -float((sorted_m[k - 1] + sorted_m[k]) / 2)
+
+
 def normalize_answer(text: str) -> str:
     """Lower case, drop punctuation and English articles, collapse whitespace (official SQuAD normalisation)."""
     text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)

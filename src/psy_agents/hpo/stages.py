@@ -30,8 +30,18 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from psy_agents.augment.policy import augmenter_for
-from psy_agents.config import HpoConfig, HpoStageConfig, RunConfig, apply_overrides, build, load_params, run_config
-from psy_agents.data.examples import load_examples, load_splits, select
+from psy_agents.augment.tfidf import fit_nlpaug_model
+from psy_agents.config import (
+    HpoConfig,
+    HpoStageConfig,
+    RunConfig,
+    TfidfConfig,
+    apply_overrides,
+    build,
+    load_params,
+    run_config,
+)
+from psy_agents.data.examples import PROCESSED, load_examples, load_splits, select
 from psy_agents.errors import InputError
 from psy_agents.hpo.space import base_values, space_for, suggest, validate_space
 from psy_agents.hpo.study import (
@@ -45,7 +55,7 @@ from psy_agents.hpo.study import (
     topk,
 )
 from psy_agents.training.loop import DivergedError, train
-from psy_agents.training.tasks import PRIMARY
+from psy_agents.training.tasks import PRIMARY, SCALAR_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +72,7 @@ class StageInputs:
     sections: dict[str, Any]  # params.yaml model / train / augment: the base every trial overrides
     search: dict[str, Any]
     hpo: HpoConfig
+    tfidf: TfidfConfig  # stage C refits nlpaug's TF-IDF model on each fold's train part
     examples: list[dict]
     splits: dict
     out_dir: Path
@@ -74,6 +85,7 @@ def stage_inputs(agent: str, stage: str, params_path: str = "params.yaml") -> St
         sections={k: params.get(k) or {} for k in ("model", "train", "augment")},
         search=params.get("search") or {},
         hpo=build(HpoConfig, params.get("hpo"), "hpo"),
+        tfidf=build(TfidfConfig, params.get("tfidf"), "tfidf"),
         examples=load_examples(agent),
         splits=load_splits(),
         out_dir=Path("outputs") / agent / f"hpo_{stage}",
@@ -93,7 +105,17 @@ def objective_values(agent: str, metrics: dict, objectives: tuple[str, ...]) -> 
     return [float(metrics[PRIMARY[agent] if name == "primary" else name]) for name in objectives]
 
 
+def check_objectives(agent: str, stage: str, cfg: HpoStageConfig) -> None:
+    """Before any trial trains: every objective is a metric the agent reports (directions: HpoConfig checks)."""
+    known = ("primary", *SCALAR_METRICS[agent])
+    unknown = [name for name in cfg.objectives if name not in known]
+    if unknown:
+        raise InputError(f"params.yaml hpo.{stage}.objectives: {', '.join(unknown)} is not a metric of {agent}; "
+                         f"choose from {', '.join(dict.fromkeys(known))}")
+
+
 def make_objective(inputs: StageInputs, stage: str, cfg: HpoStageConfig, progress: bool):
+    check_objectives(inputs.agent, stage, cfg)
     space = space_for(inputs.search, inputs.agent, stage)
     base = base_values(build_run(inputs, {}))
     train_ex = select(inputs.examples, inputs.splits["train"])
@@ -490,10 +512,15 @@ def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool =
         run = build_run(inputs, candidate["params"])
         scores, best_epochs = [], []
         for k, fold in enumerate(folds[:n_folds]):
-            result = train(
-                run, select(inputs.examples, fold["train"]), select(inputs.examples, fold["val"]),
-                augmenter=augmenter_for(run), progress=progress,
-            )
+            with tempfile.TemporaryDirectory() as tfidf_dir:
+                fold_run = run
+                if run.augment.enabled:  # data/tfidf saw this fold's val posts: fit one on its train part only
+                    fit_nlpaug_model(PROCESSED, fold["train"], inputs.tfidf, tfidf_dir)
+                    fold_run = replace(run, augment=replace(run.augment, tfidf_dir=tfidf_dir))
+                result = train(
+                    fold_run, select(inputs.examples, fold["train"]), select(inputs.examples, fold["val"]),
+                    augmenter=augmenter_for(fold_run), progress=progress,
+                )
             scores.append(float(result.best_metrics[PRIMARY[inputs.agent]]))
             best_epochs.append(result.best_epoch)
             log.info("candidate trial %s fold %d: %.4f", candidate["trial"], k, scores[-1])

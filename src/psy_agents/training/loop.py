@@ -29,7 +29,7 @@ from psy_agents.errors import InputError
 from psy_agents.models.agents import build_model
 from psy_agents.models.backbone import load_tokenizer
 from psy_agents.training.optim import build_optimizer, build_scheduler
-from psy_agents.training.tasks import make_task, predict
+from psy_agents.training.tasks import calibration_sample, make_task, predict, set_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,13 @@ def train(
         loss_module.to(device)
     # A buffer, so the correction travels with the weights into refit's saved model and its test evaluation.
     model.register_buffer("prior_shift", torch.tensor(task.prior_shift))
+    calib = None
+    if cfg.threshold is None:  # thresholds fitted on training examples only, never on the split being scored
+        chosen, weights = calibration_sample([ex["label"] for ex in train_examples], cfg.calib_examples, cfg.seed)
+        calib_examples = [train_examples[i] for i in chosen]
+        calib = (task.features(calib_examples), calib_examples, weights)
+    else:
+        set_thresholds(model, cfg.threshold)
     rng = np.random.default_rng(cfg.seed)
     steps_per_epoch = math.ceil(len(task.epoch_indices(train_features, np.random.default_rng(0))) / cfg.batch_size)
     optimizer = build_optimizer(model, cfg)
@@ -170,6 +177,8 @@ def train(
         train_loss = total / max(count, 1)
 
         metrics = predictions = None
+        if calib is not None and (val_features is not None or epoch == cfg.epochs):
+            task.fit_thresholds(model, *calib, predict_fn)
         if val_features is not None:
             metrics, predictions = task.evaluate(model, val_features, val_examples, predict_fn)
         result.history.append({"epoch": epoch, "train_loss": train_loss, "val": metrics})

@@ -14,12 +14,20 @@ from torch import nn
 
 from psy_agents.config import RunConfig
 from psy_agents.data.tokenize import MODEL_INPUTS, Features, collate, encode_criteria, encode_spans, length_batches
-from psy_agents.evaluation.metrics import classification_metrics, post_level_metrics
-from psy_agents.evaluation.spans import best_answers, squad_v2_scores
+from psy_agents.evaluation.metrics import best_threshold, classification_metrics, post_level_metrics
+from psy_agents.evaluation.spans import best_answers, best_null_threshold, squad_v2_scores, token_f1
 from psy_agents.training.losses import ClassificationLoss, span_loss
 
 # The validation metric each agent is selected on (HPO objective, early stopping, CV).
 PRIMARY = {"criteria": "macro_f1", "evidence": "f1", "share": "primary", "joint": "primary"}
+# The top-level scalar validation metrics of each agent: what an HPO objective may name besides `primary`.
+_SPAN_METRICS = ("exact", "f1", "has_ans_exact", "has_ans_f1", "no_ans_exact", "no_ans_f1", "ece")
+SCALAR_METRICS = {
+    "criteria": ("macro_f1", "binary_f1", "accuracy", "auroc", "ece"),
+    "evidence": _SPAN_METRICS,
+    "share": (*_SPAN_METRICS, "primary"),
+    "joint": (*_SPAN_METRICS, "primary"),
+}
 
 
 def _epoch_class_counts(labels: list[int], ratio: float) -> tuple[int, int, float]:
@@ -43,6 +51,23 @@ def _subsample(labels: list[int], ratio: float, rng: np.random.Generator) -> lis
         return list(range(len(labels)))
     keep = rng.choice(len(negatives), size=int(ratio * max(len(positives), 1)), replace=False)
     return sorted(positives + [negatives[i] for i in keep])
+
+
+def calibration_sample(labels: list[int], size: int, seed: int) -> tuple[list[int], list[float]]:
+    """Indices of up to `size` training examples, half positives and half negatives, and importance weights.
+
+    A class-balanced sample gives the rare positives enough weight to place a threshold; weighting each class back
+    to its share of the split makes the fitted threshold the one that is best at the real class balance.
+    """
+    rng = np.random.default_rng(seed)
+    chosen, weights = [], []
+    for cls in (0, 1):
+        members = [i for i, y in enumerate(labels) if y == cls]
+        take = min(len(members), size // 2)
+        if take:
+            chosen += sorted(rng.choice(members, size=take, replace=False).tolist())
+            weights += [len(members) / take] * take
+    return chosen, weights
 
 
 @torch.no_grad()
@@ -71,6 +96,21 @@ def _sigmoid(margin: np.ndarray) -> np.ndarray:
 
 def _prior_shift(model: nn.Module) -> float:
     return float(getattr(model, "prior_shift", 0.0))
+
+
+def _buffer(model: nn.Module, name: str, default: float) -> float:
+    return float(getattr(model, name, default))
+
+
+def set_thresholds(model: nn.Module, decision: float, null: float | None = None) -> None:
+    """Buffers, so the thresholds travel with the weights: the best epoch's state and refit's saved model."""
+    for name, value in (("decision_threshold", decision), ("null_threshold", null)):
+        if value is None:
+            continue
+        if hasattr(model, name):
+            getattr(model, name).fill_(value)
+        else:
+            model.register_buffer(name, torch.tensor(float(value)))
 
 
 def _positive_prob(logits: np.ndarray, model: nn.Module) -> np.ndarray:
@@ -120,12 +160,16 @@ class CriteriaTask(_Task):
     def loss(self, outputs: dict, batch: dict) -> torch.Tensor:
         return self.cls_loss(outputs["logits"], batch["labels"])
 
+    def fit_thresholds(self, model, features: Features, examples: list[dict], weights, predict_fn) -> None:
+        prob = _positive_prob(predict_fn(model, features)["logits"], model)
+        set_thresholds(model, best_threshold([ex["label"] for ex in examples], prob, weights))
+
     def evaluate(self, model, features: Features, examples: list[dict], predict_fn) -> tuple[dict, list[dict]]:
         prob = _positive_prob(predict_fn(model, features)["logits"], model)
         labels = [ex["label"] for ex in examples]
-        metrics = classification_metrics(
-            labels, prob, self.run.train.threshold, groups=[ex["symptom"] for ex in examples]
-        )
+        threshold = _buffer(model, "decision_threshold", 0.5)
+        metrics = classification_metrics(labels, prob, threshold, groups=[ex["symptom"] for ex in examples])
+        metrics["threshold"] = threshold
         predictions = [
             {"post_id": ex["post_id"], "sentence_id": ex["sentence_id"], "symptom": ex["symptom"],
              "label": ex["label"], "prob": round(float(p), 6)}
@@ -162,37 +206,58 @@ class SpanTask(_Task):
         w = self.run.train.span_loss_weight
         return w * span + (1.0 - w) * _on_targets(self.cls_loss, has_target, outputs["logits"], batch["labels"])
 
-    def evaluate(self, model, features: Features, examples: list[dict], predict_fn) -> tuple[dict, list[dict]]:
-        out = predict_fn(model, features)
+    def _decide(self, model, out: dict, features: Features, examples: list[dict], null_threshold: float):
+        """Answers (null decided by null_threshold) and P(label 1) per example, from the model outputs `out`."""
         cols = features.columns
-        # No-answer windows were subsampled in training too: the null-vs-span decision gets the same prior-shift
-        # correction (answer iff best - null + log(kept) > 0), a threshold fitted on the training split only.
-        shift = _prior_shift(model)
         answers = best_answers(
             len(examples), cols["example_index"], cols["offset_mapping"], out["start_logits"], out["end_logits"],
             [ex["post"] for ex in examples], n_best=self.run.train.n_best,
-            max_answer_tokens=self.run.train.max_answer_tokens, null_threshold=shift,
-        )
-        # Label-1 examples whose sentence could not be located have no gold span: left out of span scores.
-        scored = [i for i, ex in enumerate(examples) if not (ex["label"] and not ex["answers"])]
-        span = squad_v2_scores(
-            [answers[i]["text"] for i in scored], [[a["text"] for a in examples[i]["answers"]] for i in scored]
+            max_answer_tokens=self.run.train.max_answer_tokens, null_threshold=null_threshold,
         )
         if self.with_cls:
             window_prob = _positive_prob(out["logits"], model)
             prob = np.zeros(len(examples))
             np.maximum.at(prob, np.asarray(cols["example_index"]), window_prob)
         else:  # the span head's own confidence that there is an answer: sigmoid(best span score - null score)
-            margin = np.array([(a["score"] if a["score"] is not None else -1e4) - a["null_score"] + shift
+            margin = np.array([(a["score"] if a["score"] is not None else -1e4) - a["null_score"] + null_threshold
                                for a in answers])
             prob = _sigmoid(margin)
-        labels = [ex["label"] for ex in examples]
-        cls = classification_metrics(labels, prob, self.run.train.threshold, groups=[ex["symptom"] for ex in examples])
-        post = post_level_metrics(
-            [ex["post_id"] for ex in examples], [ex["symptom"] for ex in examples], labels, prob,
-            self.run.train.threshold,
+        return answers, prob
+
+    def fit_thresholds(self, model, features: Features, examples: list[dict], weights, predict_fn) -> None:
+        out = predict_fn(model, features)
+        # A huge null threshold answers every example with its best span, so each cut can be scored.
+        answers, _ = self._decide(model, out, features, examples, null_threshold=1e9)
+        scored = [i for i, ex in enumerate(examples) if not (ex["label"] and not ex["answers"])]
+        golds = [[a["text"] for a in examples[i]["answers"]] or [""] for i in scored]
+        null = best_null_threshold(
+            [-np.inf if answers[i]["score"] is None else answers[i]["score"] - answers[i]["null_score"] for i in scored],
+            [max(token_f1(answers[i]["text"], g) for g in gold) for i, gold in zip(scored, golds, strict=True)],
+            [max(token_f1("", g) for g in gold) for gold in golds],
+            [weights[i] for i in scored],
         )
-        metrics = {**span, "ece": cls["ece"], "cls": cls, "post": post}
+        # The decision threshold is fitted on P(label 1) as evaluate computes it, i.e. with this null threshold.
+        _, prob = self._decide(model, out, features, examples, null_threshold=null)
+        set_thresholds(model, best_threshold([ex["label"] for ex in examples], prob, weights), null)
+
+    def evaluate(self, model, features: Features, examples: list[dict], predict_fn) -> tuple[dict, list[dict]]:
+        # Without fitted thresholds, the null-vs-span decision gets the prior-shift correction of the subsampled
+        # no-answer windows (answer iff best - null + log(kept) > 0).
+        null_threshold = _buffer(model, "null_threshold", _prior_shift(model))
+        threshold = _buffer(model, "decision_threshold", 0.5)
+        answers, prob = self._decide(model, predict_fn(model, features), features, examples, null_threshold)
+        # Label-1 examples whose sentence could not be located have no gold span: left out of span scores.
+        scored = [i for i, ex in enumerate(examples) if not (ex["label"] and not ex["answers"])]
+        span = squad_v2_scores(
+            [answers[i]["text"] for i in scored], [[a["text"] for a in examples[i]["answers"]] for i in scored]
+        )
+        labels = [ex["label"] for ex in examples]
+        cls = classification_metrics(labels, prob, threshold, groups=[ex["symptom"] for ex in examples])
+        post = post_level_metrics(
+            [ex["post_id"] for ex in examples], [ex["symptom"] for ex in examples], labels, prob, threshold
+        )
+        metrics = {**span, "ece": cls["ece"], "cls": cls, "post": post, "threshold": threshold,
+                   "null_threshold": null_threshold}
         if self.with_cls:
             metrics["primary"] = (cls["macro_f1"] + span["f1"]) / 2
         predictions = [
