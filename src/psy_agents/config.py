@@ -84,7 +84,7 @@ class TrainConfig:
     effective_num_beta: float = 0.999
     freeze_layers: int = 0  # bottom N encoder layers (and embeddings when N > 0) get no gradient
     layer_decay: float = 1.0  # layer-wise lr decay: layer l gets lr * decay^(L - l); 1.0 = off
-    span_loss_weight: float = 0.5  # share/joint: loss = w * span + (1 - w) * cls
+    span_loss_weight: float = 0.8  # share/joint: loss = w * span + (1 - w) * cls; the span task is the slower learner
     # At most this many negatives (label-0 pairs, no-answer windows) per positive, redrawn each epoch; <= 0: all.
     neg_ratio: float = 2.0
     n_best: int = 20
