@@ -11,11 +11,10 @@ import json
 from pathlib import Path
 
 import torch
-import yaml
 from dvclive import Live
 
 from psy_agents.augment.policy import augmenter_for
-from psy_agents.config import AGENTS, RefitConfig, build, load_params
+from psy_agents.config import AGENTS, RefitConfig, build, load_params, load_yaml
 from psy_agents.data.examples import load_examples, load_splits, select
 from psy_agents.data.io import write_json, write_jsonl
 from psy_agents.errors import InputError, run_main
@@ -35,7 +34,7 @@ def main() -> None:
     best_path = Path("outputs") / agent / "hpo_c" / "best.yaml"
     if not best_path.is_file():
         raise InputError(f"{best_path}: not found; run `dvc repro hpo_c@{agent}` first")
-    best = yaml.safe_load(best_path.read_text(encoding="utf-8"))
+    best = load_yaml(best_path.read_text(encoding="utf-8"))
     if refit.epochs is not None and refit.epochs < 1:
         raise InputError(f"params.yaml refit.epochs={refit.epochs}: use null (epochs from CV) or a number >= 1")
     epochs = best["refit_epochs"] if refit.epochs is None else refit.epochs

@@ -39,3 +39,14 @@ def test_unknown_key_and_bad_override_are_one_line_errors():
     with pytest.raises(InputError, match="not valid YAML"):
         parse_override("train.lr=[")
     assert parse_override("train.lr=1.0e-4") == ("train.lr", 1e-4)
+
+
+def test_params_are_read_as_dvc_writes_them(tmp_path):
+    # `dvc exp run -S` rewrites params.yaml by YAML 1.2 rules and leaves `no` unquoted; it must stay a word.
+    path = tmp_path / "params.yaml"
+    path.write_text("augment:\n  reserved_words: [not, no, never]\ntrain:\n  lr: 1e-4\n", encoding="utf-8")
+    params = load_params(path)
+    assert build(AugmentConfig, params["augment"], "augment").reserved_words == ("not", "no", "never")
+    assert build(TrainConfig, params["train"], "train").lr == pytest.approx(1e-4)
+    with pytest.raises(InputError, match=r"augment.reserved_words\[1\]: expected a string, got False"):
+        build(AugmentConfig, {"reserved_words": ["not", False]}, "augment")

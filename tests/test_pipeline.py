@@ -21,6 +21,7 @@ import pytest
 import yaml
 from conftest import ROOT, synthetic_release, write_release
 
+from psy_agents.config import load_params
 from psy_agents.models.backbone import save_tiny_backbone
 
 AGENTS = ["criteria", "share"]  # evidence and joint run through the same stages; kept out for the suite's time
@@ -194,3 +195,6 @@ def test_exp_run_with_more_stage_a_trials(pipeline):
     assert hpo_a["complete"] + hpo_a["pruned"] == 3
     shown = json.loads(dvc(pipeline, "exp", "show", "--json").stdout)
     assert "3" in json.dumps(shown) and "n_trials" in json.dumps(shown)
+    # DVC rewrote params.yaml (YAML 1.2, `no` unquoted); the stages still read the negation as a word
+    assert "\n  - no\n" in (pipeline / "params.yaml").read_text()
+    assert "no" in load_params(pipeline / "params.yaml")["augment"]["reserved_words"]

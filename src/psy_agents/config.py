@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from psy_agents.errors import InputError
 
@@ -149,7 +150,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise InputError(f"{where}: expected a list, got {value!r}")
-        return tuple(value)
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise InputError(f"{where}: expected a mapping, got {value!r}")
@@ -161,6 +163,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ValueError
         if tp is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
+        if tp is str and isinstance(value, bool):  # a YAML 1.1 `no` / `off` read as a boolean
+            raise InputError(f"{where}: expected a string, got {value!r}; quote it, e.g. \"no\"")
         return tp(value)
     except (TypeError, ValueError):
         raise InputError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}") from None
@@ -179,14 +183,22 @@ def build(cls: type, values: dict[str, Any] | None, where: str = "params") -> An
     return cls(**{k: _coerce(hints[k], v, f"{where}.{k}") for k, v in values.items()})
 
 
+def load_yaml(text: str) -> Any:
+    """YAML 1.2, as DVC reads and writes params.yaml.
+
+    `dvc exp run -S` rewrites params.yaml with YAML 1.2 rules, which leave the word no unquoted; a YAML 1.1 reader
+    (PyYAML) would turn it into False and, e.g., drop the negation from augment.reserved_words.
+    """
+    return YAML(typ="safe", pure=True).load(text)
+
+
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     path = Path(path)
     try:
-        with path.open(encoding="utf-8") as fh:
-            params = yaml.safe_load(fh)
+        params = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: not found; run from the project root (where params.yaml lives)") from None
-    except yaml.YAMLError as exc:
+    except YAMLError as exc:
         raise InputError(f"{path}: invalid YAML ({str(exc).splitlines()[0]}); fix the file") from None
     if not isinstance(params, dict):
         raise InputError(f"{path}: expected a mapping at the top level")
@@ -199,8 +211,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise InputError(f"--set {text!r}: expected key=value, e.g. train.lr=1e-4")
     key, raw = text.split("=", 1)
     try:
-        return key.strip(), yaml.safe_load(raw)
-    except yaml.YAMLError:
+        return key.strip(), load_yaml(raw)
+    except YAMLError:
         raise InputError(f"--set {text!r}: the value is not valid YAML; quote it, e.g. {key.strip()}='...'") from None
 
 
