@@ -8,6 +8,7 @@ Refit: the CV winner trained on train+val for the epochs CV found best, evaluate
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fcntl
 import hashlib
@@ -248,14 +249,20 @@ def shared_storage(hpo: HpoConfig, out_dir: Path) -> RDBStorage:
             conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except sqlalchemy.exc.SQLAlchemyError:
             return make_storage(hpo, out_dir)  # says why it cannot connect, without the password
-        with conn:
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_LOCK})
-            try:
-                return make_storage(hpo, out_dir)
-            finally:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_LOCK})
+        with conn, pg_advisory_lock(conn, SCHEMA_LOCK):
+            return make_storage(hpo, out_dir)
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def pg_advisory_lock(conn: sqlalchemy.Connection, key: int):
+    """A PostgreSQL session advisory lock: held until released, or until the server sees the process die."""
+    conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+    try:
+        yield conn
+    finally:
+        conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
 
 
 SCHEMA_LOCK = 0x7073792D6167  # advisory lock key for the schema creation ("psy-ag")
@@ -383,28 +390,19 @@ class ClaimLock:
         self._held: Any = None
 
     def acquire(self) -> None:
+        held = contextlib.ExitStack()
         if self.dialect == "postgresql":
-            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
-            self._held = conn
+            conn = held.enter_context(self.engine.connect().execution_options(isolation_level="AUTOCOMMIT"))
+            held.enter_context(pg_advisory_lock(conn, self.key))
         elif self.dialect == "sqlite":
-            handle = self.path.open("a")
+            handle = held.enter_context(self.path.open("a"))
             fcntl.flock(handle, fcntl.LOCK_EX)
-            self._held = handle
-        else:
-            self._held = True
+            held.callback(fcntl.flock, handle, fcntl.LOCK_UN)
+        self._held = held
 
     def release(self) -> None:
         held, self._held = self._held, None
-        if held is None or held is True:
-            return
-        if self.dialect == "postgresql":
-            try:
-                held.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            finally:
-                held.close()
-        else:
-            fcntl.flock(held, fcntl.LOCK_UN)
+        if held is not None:
             held.close()
 
     def __enter__(self) -> ClaimLock:
