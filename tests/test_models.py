@@ -112,8 +112,10 @@ def test_joint_fuses_criteria_vector_into_spans(tiny, batch, fusion):
         for p in model.criteria_encoder.encoder.layer[-1].parameters():
             p.add_(torch.randn_like(p))
         after = model(**batch)
-    real = batch["attention_mask"].bool()
-    assert not torch.allclose(before["start_logits"][real], after["start_logits"][real])
+    # What the span decision reads is the softmax over positions (and span - null scores), which a shift shared by
+    # every token would leave alone: the criteria side must change that, not just the raw logits.
+    for key in ("start_logits", "end_logits"):
+        assert not torch.allclose(torch.softmax(before[key], -1), torch.softmax(after[key], -1), atol=1e-4)
     assert not torch.allclose(before["logits"], after["logits"])
 
 

@@ -93,8 +93,12 @@ class ShareModel(AgentModel):
 class CriteriaFusion(nn.Module):
     """Inject the pooled criteria vector v into every evidence token state t.
 
-    add:  t + proj(v)                       (shifts every token by what the criteria encoder saw)
-    gate: t * sigmoid(gate(v)) + proj(v)    (also lets v switch evidence features on or off per dimension)
+    add:  LayerNorm(t + proj(v))                       (shifts every token by what the criteria encoder saw)
+    gate: LayerNorm(t * sigmoid(gate(v)) + proj(v))    (also lets v switch evidence features on or off)
+
+    The LayerNorm is what makes `add` do anything: the span head is linear, so a shift shared by every token of a
+    window would only add a constant to all its start (end) logits, which the softmax over positions and the
+    span-vs-null comparison ignore. Normalising each token after the shift makes its effect token-dependent.
     """
 
     def __init__(self, kind: str, hidden: int) -> None:
@@ -103,12 +107,13 @@ class CriteriaFusion(nn.Module):
             raise InputError(f"unknown fusion {kind!r}; choose one of {', '.join(FUSIONS)}")
         self.proj = nn.Linear(hidden, hidden)
         self.gate = nn.Linear(hidden, hidden) if kind == "gate" else None
+        self.norm = nn.LayerNorm(hidden)
 
     def forward(self, tokens: Tensor, pooled: Tensor) -> Tensor:
         shift = self.proj(pooled).unsqueeze(1)
-        if self.gate is None:
-            return tokens + shift
-        return tokens * torch.sigmoid(self.gate(pooled)).unsqueeze(1) + shift
+        if self.gate is not None:
+            tokens = tokens * torch.sigmoid(self.gate(pooled)).unsqueeze(1)
+        return self.norm(tokens + shift)
 
 
 class JointModel(AgentModel):
