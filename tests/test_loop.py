@@ -150,6 +150,8 @@ def test_thresholds_are_fitted_on_training_examples_only(tiny_backbone):
     # A fixed threshold is used as given.
     fixed = train(tiny_run("share", tiny_backbone, epochs=1, threshold=0.3), train_ex, val_ex)
     assert fixed.best_metrics["threshold"] == pytest.approx(0.3)
+    with pytest.raises(InputError, match="train.calib_examples=0"):
+        train(tiny_run("share", tiny_backbone, epochs=1, calib_examples=0), train_ex, val_ex)
     # The calibration sample is class-balanced and weighted back to the real balance.
     labels = [1] * 10 + [0] * 90
     chosen, weights = calibration_sample(labels, 20, seed=0)

@@ -131,6 +131,9 @@ def train(
     model.register_buffer("prior_shift", torch.tensor(task.prior_shift))
     calib = None
     if cfg.threshold is None:  # thresholds fitted on training examples only, never on the split being scored
+        if cfg.calib_examples < 2:
+            raise InputError(f"train.calib_examples={cfg.calib_examples}: fitting thresholds needs >= 2 training "
+                             "examples; raise it or fix train.threshold")
         chosen, weights = calibration_sample([ex["label"] for ex in train_examples], cfg.calib_examples, cfg.seed)
         calib_examples = [train_examples[i] for i in chosen]
         calib = (task.features(calib_examples), calib_examples, weights)
