@@ -48,5 +48,8 @@ def test_params_are_read_as_dvc_writes_them(tmp_path):
     params = load_params(path)
     assert build(AugmentConfig, params["augment"], "augment").reserved_words == ("not", "no", "never")
     assert build(TrainConfig, params["train"], "train").lr == pytest.approx(1e-4)
+    path.write_bytes(b"train:\n  lr: 1e-4 \xff\n")
+    with pytest.raises(InputError, match="is not UTF-8"):
+        load_params(path)
     with pytest.raises(InputError, match=r"augment.reserved_words\[1\]: expected a string, got False"):
         build(AugmentConfig, {"reserved_words": ["not", False]}, "augment")

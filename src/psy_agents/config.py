@@ -198,6 +198,8 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         params = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: not found; run from the project root (where params.yaml lives)") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: byte {exc.start} is not UTF-8; save the file as UTF-8") from None
     except YAMLError as exc:
         raise InputError(f"{path}: invalid YAML ({str(exc).splitlines()[0]}); fix the file") from None
     if not isinstance(params, dict):
