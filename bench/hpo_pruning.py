@@ -32,7 +32,10 @@ fitted on training examples each epoch (train.threshold: null), so epoch-1 value
 What still limits the saving at 12 trials: below 2*eta trials at the rung, a trial goes on only when it is the best
 so far at epoch 1, and TPE keeps proposing better configs, so each new epoch-1 record trains to the end (6 of 12
 in the run reported in the closing note of issue 4: trials 0, 1, 2, 5, 6 and 9). The share of records falls
-as trials grow, so --trials raises the saving (and the bench's time).
+as trials grow, so --trials raises the saving (and the bench's time). It also costs best value: at 24 trials the
+Hyperband side pruned every trial after #9 at epoch 1, behind #9's 0.787. On the unpruned side, configs that read
+0.69-0.72 at epoch 1 finished at 0.91-0.94 (#18, #19, #21, #23). Epoch 1 ranks these configs poorly, so a first rung
+at epoch 2 (--min-resource 2) or a smaller reduction factor trades some saving for a closer best value.
 
 The two sides see the same random start-up trials (tpe_startup, same seed); after that TPE's suggestions diverge,
 because pruning changes what the sampler observes (a pruned trial is known only by its last intermediate value),
