@@ -14,6 +14,7 @@ from psy_agents.data.io import read_json, write_json
 from psy_agents.errors import run_main
 from psy_agents.hpo.stages import (
     cross_validate,
+    default_seed,
     export_a,
     export_b,
     refit_epochs,
@@ -36,7 +37,7 @@ def main() -> None:
     out, metrics_path = inputs.out_dir, Path("metrics") / args.agent / f"hpo_{args.stage}.json"
 
     if args.stage == "a":
-        study, seconds = run_search(inputs, "a")
+        study, seconds = run_search(inputs, "a", enqueue=[default_seed(inputs, "a")])
         ranked, metrics = export_a(study, inputs.hpo.a, seconds)
         write_json(out / "topk.json", ranked)
         study_frame = study

@@ -125,3 +125,26 @@ def test_the_params_yaml_search_space_samples_valid_run_configs() -> None:
             space = space_for(params["search"], agent, stage)
             flat = suggest(optuna.create_study().ask(), space, base_values(RunConfig(agent)))
             run_config(agent, apply_overrides({k: params.get(k, {}) for k in ("model", "train", "augment")}, flat))
+
+
+def test_defaults_in_space_keep_what_the_space_can_take() -> None:
+    from psy_agents.hpo.space import defaults_in_space
+
+    space = space_for({**SEARCH, "criteria": {"model": {"max_length": {"type": "categorical", "choices": [64, 128]}}}},
+                      "criteria", "a")
+    base = {**base_values(RunConfig("criteria")), "model.max_length": 256, "train.lr": 1e-4, "train.loss": "ce"}
+    seed = defaults_in_space(space, base)
+    # lr and loss are defaults the space holds; 256 is not a choice and focal_gamma's condition is unmet
+    assert seed == {"train.lr": 1e-4, "train.loss": "ce", "model.pooling": base["model.pooling"]}
+    assert suggest(FixedTrial(seed | {"model.max_length": 64}), space, base)["train.lr"] == 1e-4
+    # every agent's params.yaml defaults give a seed the sampler accepts
+    if PARAMS.exists():
+        params = yaml.safe_load(PARAMS.read_text())
+        for agent in AGENTS:
+            space = space_for(params["search"], agent, "a")
+            run = run_config(agent, {k: params.get(k, {}) for k in ("model", "train", "augment")})
+            study = optuna.create_study()
+            study.enqueue_trial(defaults_in_space(space, base_values(run)))
+            trial = study.ask()
+            sampled = suggest(trial, space, base_values(run))
+            assert sampled["train.lr"] == params["train"]["lr"]

@@ -92,8 +92,13 @@ def test_whole_dag_runs_and_writes_every_contract_output(pipeline):
         assert list((pipeline / f"outputs/{agent}/refit/dvclive/plots/metrics").rglob("*.tsv"))
 
 
-def test_stage_b_starts_from_stage_a_topk(pipeline):
+def test_stage_a_starts_from_params_defaults_and_b_from_a_topk(pipeline):
     for agent in AGENTS:
+        first_a = pd.read_csv(pipeline / f"outputs/{agent}/hpo_a/trials.csv").sort_values("number").iloc[0]
+        assert first_a["user_attrs_source"] == "params.yaml"
+        assert first_a["params_train.optimizer"] == "adamw"  # params.yaml's train.optimizer
+        # the smoke train.lr (1e-3) lies outside the searched range, so the sampler drew one inside it
+        assert 1e-5 <= float(first_a["params_train.lr"]) <= 3e-4
         topk = json.loads((pipeline / f"outputs/{agent}/hpo_a/topk.json").read_text())
         trials = pd.read_csv(pipeline / f"outputs/{agent}/hpo_b/trials.csv")
         first = trials.sort_values("number").iloc[0]

@@ -163,6 +163,26 @@ def suggest(trial: Any, space: dict[str, dict[str, Any]], base: dict[str, Any] |
     return sampled
 
 
+def defaults_in_space(space: dict[str, dict[str, Any]], base: dict[str, Any]) -> dict[str, Any]:
+    """The base config's values of the searched keys, where the space can take them (a trial to enqueue).
+
+    A default outside its range or choices, or under an unmet condition, is left out: the sampler draws it.
+    """
+    chosen: dict[str, Any] = {}
+    for key, entry in space.items():
+        value = base.get(key)
+        if not _condition_met(entry.get("condition"), chosen, base) or value is None or isinstance(value, bool):
+            continue
+        if entry["type"] == "categorical":
+            ok = value in entry["choices"]
+        else:
+            ok = isinstance(value, (int, float)) and float(entry["low"]) <= value <= float(entry["high"])
+            ok = ok and (entry["type"] == "float" or float(value).is_integer())
+        if ok:
+            chosen[key] = value
+    return chosen
+
+
 def base_values(config: RunConfig) -> dict[str, Any]:
     """Flat dotted view of a RunConfig's sections: the `base` that suggest checks conditions against."""
     return {f"{section}.{name}": value

@@ -44,7 +44,7 @@ from psy_agents.config import (
 )
 from psy_agents.data.examples import PROCESSED, load_examples, load_splits, select
 from psy_agents.errors import InputError
-from psy_agents.hpo.space import base_values, space_for, suggest, validate_space
+from psy_agents.hpo.space import base_values, defaults_in_space, space_for, suggest, validate_space
 from psy_agents.hpo.study import (
     _database_url,
     fail_stale_trials,
@@ -104,6 +104,12 @@ def build_run(inputs: StageInputs, flat: dict[str, Any]) -> RunConfig:
 def objective_values(agent: str, metrics: dict, objectives: tuple[str, ...]) -> list[float]:
     """`primary` is the agent's selection metric; any other name is a top-level metric key (e.g. ece)."""
     return [float(metrics[PRIMARY[agent] if name == "primary" else name]) for name in objectives]
+
+
+def default_seed(inputs: StageInputs, stage: str) -> dict:
+    """params.yaml's own config as a seed trial: a short search then never ends below the defaults it started from."""
+    space = space_for(inputs.search, inputs.agent, stage)
+    return {"params": defaults_in_space(space, base_values(build_run(inputs, {}))), "source": "params.yaml"}
 
 
 def check_objectives(agent: str, stage: str, cfg: HpoStageConfig) -> None:
