@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import nlpaug.augmenter.word as naw
@@ -115,12 +116,19 @@ def test_stage_c_fits_tfidf_on_each_fold_train_part_only(tmp_path, monkeypatch):
         seen.append(set(read_words(Path(run.augment.tfidf_dir) / MODEL_FILES[0])))
         return Result()
 
+    fits = []
+    real_fit = stages.fit_nlpaug_model
+    monkeypatch.setattr(stages, "fit_nlpaug_model", lambda *a: fits.append(a[1]) or real_fit(*a))
     monkeypatch.setattr(stages, "PROCESSED", processed)
     monkeypatch.setattr(stages, "train", fake_train)
     inputs = stages.StageInputs(
         agent="criteria", sections={"model": {}, "train": {}, "augment": {}}, search={}, hpo=HpoConfig(),
         tfidf=TfidfConfig(min_df=1), examples=examples, splits=splits, out_dir=tmp_path,
     )
-    stages.cross_validate(inputs, [{"trial": 0, "params": {"augment.p_apply": 0.5}}], progress=False)
+    inputs = replace(inputs, hpo=replace(inputs.hpo, c=replace(inputs.hpo.c, candidates=2)))
+    candidates = [{"trial": t, "params": {"augment.p_apply": 0.5}} for t in (0, 1)]
+    stages.cross_validate(inputs, candidates, progress=False)
     assert "zebracorn" not in seen[0] and "sleep" in seen[0]  # fold 1 validates on v1
     assert "zebracorn" in seen[1] and "sleep" not in seen[1]  # fold 2 validates on p2, the only "sleep" post
+    assert seen[2:] == seen[:2]  # the second candidate trains on the same fold models...
+    assert fits == [splits["folds"][0]["train"], splits["folds"][1]["train"]]  # ...fitted once per fold

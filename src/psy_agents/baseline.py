@@ -23,7 +23,7 @@ from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.data.examples import select
 from psy_agents.errors import InputError
 from psy_agents.evaluation.metrics import classification_metrics, post_level_metrics
-from psy_agents.evaluation.spans import squad_v2_scores
+from psy_agents.evaluation.spans import span_scored, squad_v2_scores
 
 Row = dict[str, Any]
 EVAL_SPLITS = ("val", "test")
@@ -129,7 +129,7 @@ def _post_split_report(model: Pipeline, rows: Sequence[Row], train_labels: Seque
     prob = np.array([post_prob[position[r["post_id"]], SYMPTOMS.index(r["symptom"])] for r in rows])
     y = [row["label"] for row in rows]
     symptoms = [row["symptom"] for row in rows]
-    scored = [r for r in rows if not (r["label"] and not r["answers"])]
+    scored = [rows[i] for i in span_scored(rows)]
     return {
         "post": post_level_metrics([r["post_id"] for r in rows], symptoms, y, prob),
         "cls": classification_metrics(y, prob, groups=symptoms),

@@ -108,6 +108,11 @@ def best_null_threshold(
     return -float((sorted_m[k - 1] + sorted_m[k]) / 2)
 
 
+def span_scored(rows: Sequence[dict]) -> list[int]:
+    """Indices of the rows span scores count: a label-1 row whose sentence could not be located has no gold span."""
+    return [i for i, row in enumerate(rows) if not (row["label"] and not row["answers"])]
+
+
 def normalize_answer(text: str) -> str:
     """Lower case, drop punctuation and English articles, collapse whitespace (official SQuAD normalisation)."""
     text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)

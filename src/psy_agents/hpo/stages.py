@@ -179,7 +179,7 @@ def run_search(inputs: StageInputs, stage: str, progress: bool = True, enqueue: 
             name,
             storage,
             make_sampler(stage, cfg),
-            make_pruner(cfg) if len(cfg.objectives) == 1 else None,
+            make_pruner(cfg),
             cfg.directions,
             metric_names=list(cfg.objectives),
         )
@@ -213,7 +213,7 @@ def join_search(
     # every worker samples with its own seed: the stage's seed would repeat the stage's own random trials
     worker_cfg = replace(cfg, seed=int.from_bytes(os.urandom(4), "big") >> 1)
     sampler = make_sampler(stage, worker_cfg)
-    pruner = make_pruner(cfg) if len(cfg.objectives) == 1 else None
+    pruner = make_pruner(cfg)
     poll = _poll(inputs.hpo)
     deadline = None if wait is None else time.monotonic() + wait
     told = False
@@ -512,32 +512,39 @@ def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool =
     if n_folds > len(folds):
         raise InputError(f"hpo.c.folds={n_folds} but splits.json has {len(folds)} folds; lower it or raise split.folds")
     results = []
-    for candidate in candidates[: inputs.hpo.c.candidates]:
-        run = build_run(inputs, candidate["params"])
-        scores, best_epochs = [], []
-        for k, fold in enumerate(folds[:n_folds]):
-            with tempfile.TemporaryDirectory() as tfidf_dir:
-                fold_run = run
-                if run.augment.enabled:  # data/tfidf saw this fold's val posts: fit one on its train part only
-                    fit_nlpaug_model(PROCESSED, fold["train"], inputs.tfidf, tfidf_dir)
-                    fold_run = replace(run, augment=replace(run.augment, tfidf_dir=tfidf_dir))
+    with tempfile.TemporaryDirectory() as tmp:
+        fold_tfidf: dict[int, str] = {}  # fold -> its TF-IDF model dir, fitted once for every candidate that augments
+
+        def fold_run(run: RunConfig, k: int) -> RunConfig:
+            if not run.augment.enabled:
+                return run
+            if k not in fold_tfidf:  # data/tfidf saw this fold's val posts: fit one on its train part only
+                fold_tfidf[k] = str(Path(tmp) / f"fold{k}")
+                fit_nlpaug_model(PROCESSED, folds[k]["train"], inputs.tfidf, fold_tfidf[k])
+            return replace(run, augment=replace(run.augment, tfidf_dir=fold_tfidf[k]))
+
+        for candidate in candidates[: inputs.hpo.c.candidates]:
+            run = build_run(inputs, candidate["params"])
+            scores, best_epochs = [], []
+            for k, fold in enumerate(folds[:n_folds]):
+                run_k = fold_run(run, k)
                 result = train(
-                    fold_run, select(inputs.examples, fold["train"]), select(inputs.examples, fold["val"]),
-                    augmenter=augmenter_for(fold_run), progress=progress,
+                    run_k, select(inputs.examples, fold["train"]), select(inputs.examples, fold["val"]),
+                    augmenter=augmenter_for(run_k), progress=progress,
                 )
-            scores.append(float(result.best_metrics[PRIMARY[inputs.agent]]))
-            best_epochs.append(result.best_epoch)
-            log.info("candidate trial %s fold %d: %.4f", candidate["trial"], k, scores[-1])
-        results.append(
-            {
-                "trial": candidate["trial"],
-                "params": candidate["params"],
-                "fold_scores": scores,
-                "mean": float(np.mean(scores)),
-                "std": float(np.std(scores)),
-                "best_epochs": best_epochs,
-            }
-        )
+                scores.append(float(result.best_metrics[PRIMARY[inputs.agent]]))
+                best_epochs.append(result.best_epoch)
+                log.info("candidate trial %s fold %d: %.4f", candidate["trial"], k, scores[-1])
+            results.append(
+                {
+                    "trial": candidate["trial"],
+                    "params": candidate["params"],
+                    "fold_scores": scores,
+                    "mean": float(np.mean(scores)),
+                    "std": float(np.std(scores)),
+                    "best_epochs": best_epochs,
+                }
+            )
     winner = min(results, key=lambda r: (-r["mean"], r["std"], r["trial"]))
     return {"metric": PRIMARY[inputs.agent], "folds": n_folds, "candidates": results, "winner": winner["trial"]}
 

@@ -46,8 +46,11 @@ def make_sampler(stage: str, cfg: HpoStageConfig) -> optuna.samplers.BaseSampler
     raise ValueError(f"stage {stage!r} has no sampler; only stages a and b search")
 
 
-def make_pruner(cfg: HpoStageConfig) -> optuna.pruners.BasePruner:
-    """Hyperband over epochs (trials report the validation metric once per epoch), or no pruning."""
+def make_pruner(cfg: HpoStageConfig) -> optuna.pruners.BasePruner | None:
+    """Hyperband over epochs (trials report the validation metric once per epoch), or no pruning; None for a
+    multi-objective study, which Optuna cannot prune."""
+    if len(cfg.objectives) > 1:
+        return None
     if cfg.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=cfg.min_resource, max_resource=cfg.max_resource, reduction_factor=cfg.reduction_factor

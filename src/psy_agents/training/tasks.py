@@ -15,7 +15,7 @@ from torch import nn
 from psy_agents.config import RunConfig
 from psy_agents.data.tokenize import MODEL_INPUTS, Features, collate, encode_criteria, encode_spans, length_batches
 from psy_agents.evaluation.metrics import best_threshold, classification_metrics, post_level_metrics
-from psy_agents.evaluation.spans import best_answers, best_null_threshold, squad_v2_scores, token_f1
+from psy_agents.evaluation.spans import best_answers, best_null_threshold, span_scored, squad_v2_scores, token_f1
 from psy_agents.training.losses import ClassificationLoss, span_loss
 
 # The validation metric each agent is selected on (HPO objective, early stopping, CV).
@@ -206,11 +206,6 @@ class SpanTask(_Task):
         w = self.run.train.span_loss_weight
         return w * span + (1.0 - w) * _on_targets(self.cls_loss, has_target, outputs["logits"], batch["labels"])
 
-    @staticmethod
-    def _scored(examples: list[dict]) -> list[int]:
-        # Label-1 examples whose sentence could not be located have no gold span: left out of span scores.
-        return [i for i, ex in enumerate(examples) if not (ex["label"] and not ex["answers"])]
-
     def _decide(self, model, out: dict, features: Features, examples: list[dict], null_threshold: float):
         """Answers (null decided by null_threshold) and P(label 1) per example, from the model outputs `out`."""
         cols = features.columns
@@ -233,7 +228,7 @@ class SpanTask(_Task):
         out = predict_fn(model, features)
         # A huge null threshold answers every example with its best span, so each cut can be scored.
         answers, _ = self._decide(model, out, features, examples, null_threshold=1e9)
-        scored = self._scored(examples)
+        scored = span_scored(examples)
         golds = [[a["text"] for a in examples[i]["answers"]] or [""] for i in scored]
         null = best_null_threshold(
             [-np.inf if answers[i]["score"] is None else answers[i]["score"] - answers[i]["null_score"] for i in scored],
@@ -251,7 +246,7 @@ class SpanTask(_Task):
         null_threshold = _buffer(model, "null_threshold", _prior_shift(model))
         threshold = _buffer(model, "decision_threshold", 0.5)
         answers, prob = self._decide(model, predict_fn(model, features), features, examples, null_threshold)
-        scored = self._scored(examples)
+        scored = span_scored(examples)
         span = squad_v2_scores(
             [answers[i]["text"] for i in scored], [[a["text"] for a in examples[i]["answers"]] for i in scored]
         )
