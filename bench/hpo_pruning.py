@@ -58,21 +58,14 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import optuna
 from transformers.utils import logging as transformers_logging
 
-from psy_agents.config import HpoConfig, HpoStageConfig
+from psy_agents.config import StageAConfig
+from psy_agents.data.splits import post_subset
 from psy_agents.hpo.stages import StageInputs, epochs_trained, run_search, stage_inputs, state_counts
 
 AGENT = "criteria"
-
-
-def subset(ids: list[str], n: int | None, seed: int) -> list[str]:
-    if not n or n >= len(ids):
-        return list(ids)
-    rng = np.random.default_rng(seed)
-    return sorted(ids[i] for i in rng.choice(len(ids), n, replace=False))
 
 
 def bench_inputs(args) -> StageInputs:
@@ -90,13 +83,13 @@ def bench_inputs(args) -> StageInputs:
     sections = copy.deepcopy(base.sections)
     sections.setdefault("train", {}).update({"epochs": args.epochs, "patience": 0, "threads": args.threads})
     splits = dict(base.splits)
-    splits["train"] = subset(base.splits["train"], args.train_posts, args.seed)
-    splits["val"] = subset(base.splits["val"], args.val_posts, args.seed + 1)
+    splits["train"] = post_subset(base.examples, base.splits["train"], args.train_fraction, args.seed)
+    splits["val"] = post_subset(base.examples, base.splits["val"], args.val_fraction, args.seed + 1)
     return replace(base, search=search, sections=sections, splits=splits)
 
 
 def run_side(inputs: StageInputs, pruner: str, args) -> dict:
-    stage = HpoStageConfig(
+    stage = StageAConfig(
         n_trials=args.trials, seed=args.seed, tpe_startup=args.tpe_startup, pruner=pruner,
         min_resource=args.min_resource, max_resource=args.epochs, reduction_factor=args.reduction_factor,
     )
@@ -128,14 +121,14 @@ def main() -> None:
     parser.add_argument("--reduction-factor", type=int, default=7)
     parser.add_argument("--tpe-startup", type=int, default=4)
     parser.add_argument("--seed", type=int, default=42, help="sampler seed (both sides) and subset seed")
-    parser.add_argument("--train-posts", type=int, default=0, help="seeded subset of the train posts (0 = all)")
-    parser.add_argument("--val-posts", type=int, default=30, help="seeded subset of the val posts (0 = all)")
+    parser.add_argument("--train-fraction", type=float, default=1.0, help="seeded share of the train posts")
+    parser.add_argument("--val-fraction", type=float, default=1.0, help="seeded share of the val posts")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (train.threads) on both sides")
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 trials, 2 epochs, 40 posts, 20 val posts")
     parser.add_argument("--per-trial", action="store_true", help="also list every trial of both sides")
     args = parser.parse_args()
     if args.quick:
-        args.trials, args.epochs, args.train_posts, args.val_posts, args.tpe_startup = 4, 2, 40, 20, 2
+        args.trials, args.epochs, args.train_fraction, args.val_fraction, args.tpe_startup = 4, 2, 0.13, 0.3, 2
 
     logging.basicConfig(level=logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -327,14 +327,14 @@ def test_a_stage_c_worker_says_stage_c_runs_in_the_stage_process(capsys):
 def test_a_running_trial_that_never_wrote_a_heartbeat_is_failed_and_retried(tmp_path):
     """A process killed between creating its trial and its first heartbeat: Optuna never calls that trial stale,
     but counted as running it would hold its place in the study forever."""
-    from psy_agents.config import HpoConfig, HpoStageConfig
+    from psy_agents.config import HpoConfig, StageAConfig
     from psy_agents.hpo.stages import ClaimLock, search_loop
     from psy_agents.hpo.study import make_storage, open_study
 
     storage = make_storage(HpoConfig(heartbeat_interval=1, grace_period=1), tmp_path)
     study = open_study("criteria-a-silent", storage, None, None, ["maximize"])
     study.ask().suggest_float("x", 0.0, 1.0)  # RUNNING, no heartbeat, its process gone
-    ran = search_loop(study, lambda trial: trial.suggest_float("x", 0.0, 1.0), HpoStageConfig(n_trials=1),
+    ran = search_loop(study, lambda trial: trial.suggest_float("x", 0.0, 1.0), StageAConfig(n_trials=1),
                       ClaimLock(storage, study.study_name), budget=1, poll=0.2, stage=True, grace=1)
     dead, retry = study.get_trials(deepcopy=False)
     assert ran == 1 and dead.state == TrialState.FAIL and retry.state == TrialState.COMPLETE

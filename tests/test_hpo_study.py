@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from psy_agents.config import HpoConfig, HpoStageConfig, build
+from psy_agents.config import HpoConfig, StageAConfig, StageBConfig, build
 from psy_agents.errors import InputError
 from psy_agents.hpo.study import (
     fail_stale_trials,
@@ -27,30 +27,34 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def test_samplers_and_pruners_follow_the_stage_settings() -> None:
-    cfg = HpoStageConfig(tpe_startup=2, population_size=4)
-    assert isinstance(make_sampler("a", cfg), optuna.samplers.TPESampler)
-    assert isinstance(make_sampler("b", cfg), optuna.samplers.NSGAIISampler)
-    with pytest.raises(ValueError):
-        make_sampler("c", cfg)
-    assert isinstance(make_pruner(cfg), optuna.pruners.HyperbandPruner)
-    assert isinstance(make_pruner(HpoStageConfig(pruner="none")), optuna.pruners.NopPruner)
+    assert isinstance(make_sampler(StageAConfig(tpe_startup=2)), optuna.samplers.TPESampler)
+    assert isinstance(make_sampler(StageBConfig(population_size=4)), optuna.samplers.NSGAIISampler)
+    assert isinstance(make_pruner(StageAConfig()), optuna.pruners.HyperbandPruner)
+    assert isinstance(make_pruner(StageAConfig(pruner="none")), optuna.pruners.NopPruner)
+    assert make_pruner(StageBConfig()) is None  # Optuna cannot prune multi-objective trials
 
 
 def test_hpo_config_rejects_inconsistent_stage_settings() -> None:
     assert HpoConfig().b.objectives == ("primary", "ece")
     with pytest.raises(InputError, match="hpo.a: objectives and directions"):
         build(HpoConfig, {"a": {"objectives": ["primary", "ece"]}}, "hpo")
-    with pytest.raises(InputError, match="hpo.b.pruner: Optuna cannot prune"):
-        build(HpoConfig, {"b": {"pruner": "hyperband", "objectives": ["primary", "ece"],
-                                "directions": ["maximize", "minimize"]}}, "hpo")
+    with pytest.raises(InputError, match="hpo.a.pruner: Optuna cannot prune"):
+        build(HpoConfig, {"a": {"objectives": ["primary", "ece"], "directions": ["maximize", "minimize"]}}, "hpo")
+    with pytest.raises(InputError, match="hpo.b.train_fraction=0"):
+        build(HpoConfig, {"b": {"train_fraction": 0}}, "hpo")
+    # each stage takes only its own settings: stage B has no pruner, stage C samples nothing
+    with pytest.raises(InputError, match=r"hpo.b: unknown key\(s\) pruner"):
+        build(HpoConfig, {"b": {"pruner": "none"}}, "hpo")
+    with pytest.raises(InputError, match=r"hpo.c: unknown key\(s\) n_trials"):
+        build(HpoConfig, {"c": {"n_trials": 3}}, "hpo")
 
 
 def test_an_objective_the_agent_does_not_report_fails_before_training() -> None:
     from psy_agents.hpo.stages import check_objectives
 
-    check_objectives("share", "b", HpoStageConfig(objectives=("primary", "ece"), directions=("maximize", "minimize")))
+    check_objectives("share", "b", StageBConfig())
     with pytest.raises(InputError, match="hpo.b.objectives: macro_f1 is not a metric of evidence"):
-        check_objectives("evidence", "b", HpoStageConfig(objectives=("macro_f1",)))
+        check_objectives("evidence", "b", StageBConfig(objectives=("macro_f1",), directions=("maximize",)))
 
 
 def test_study_name_changes_with_the_payload_only() -> None:
@@ -81,8 +85,8 @@ def _objective(trial: optuna.Trial) -> float:
 
 def test_local_storage_keeps_trials_across_processes_and_exports_them(tmp_path: Path) -> None:
     hpo = HpoConfig()
-    study = open_study("criteria-a-x", make_storage(hpo, tmp_path), make_sampler("a", HpoStageConfig()),
-                       make_pruner(HpoStageConfig()), ["maximize"], ["primary"])
+    study = open_study("criteria-a-x", make_storage(hpo, tmp_path), make_sampler(StageAConfig()),
+                       make_pruner(StageAConfig()), ["maximize"], ["primary"])
     study.optimize(_objective, n_trials=2)
     again = open_study("criteria-a-x", make_storage(hpo, tmp_path), None, None, ["maximize"])
     assert (tmp_path / "study.db").exists()
@@ -114,3 +118,34 @@ def test_a_trial_left_running_by_a_dead_process_is_failed_and_retried(tmp_path: 
     study.optimize(_objective, n_trials=1)  # runs the re-queued trial with the same parameters
     assert study.trials[1].state == TrialState.COMPLETE
     assert study.trials[1].params == study.trials[0].params
+
+
+def test_search_trials_train_on_the_train_fraction_and_validate_on_every_val_post(monkeypatch, tmp_path):
+    """Multi-fidelity search: every trial of a stage trains on the same seeded, stratified share of the train
+    posts; validation (what trials are ranked on) stays whole."""
+    import psy_agents.hpo.stages as stages
+
+    train_posts, val_posts = [f"t{i:02d}" for i in range(40)], ["v0", "v1", "v2"]
+    examples = [{"post_id": p, "symptom": "FATIGUE", "label": i % 2} for i, p in enumerate(train_posts + val_posts)]
+    seen = []
+
+    class Result:
+        best_metrics, best_epoch, epochs_run = {"macro_f1": 0.5}, 1, 1
+
+    def fake_train(run, train_ex, val_ex, **_):
+        posts = {ex["post_id"] for ex in train_ex}
+        seen.append((posts, {ex["post_id"] for ex in val_ex}, sum(ex["label"] for ex in train_ex)))
+        return Result()
+
+    monkeypatch.setattr(stages, "train", fake_train)
+    inputs = stages.StageInputs(
+        agent="criteria", sections={"model": {}, "train": {}, "augment": {}}, search={}, hpo=HpoConfig(),
+        tfidf=None, examples=examples, splits={"train": train_posts, "val": val_posts}, out_dir=tmp_path,
+    )
+    for fraction, seed in ((0.5, 42), (0.5, 7), (1.0, 42)):
+        objective, _ = stages.make_objective(inputs, "a", StageAConfig(train_fraction=fraction, seed=seed), False)
+        optuna.create_study(direction="maximize").optimize(objective, n_trials=2)
+    (half, val, positives), again, (other, _, _), (whole, _, _), _ = seen[0], seen[1], seen[2], seen[4], seen[5]
+    assert again == seen[0] and val == set(val_posts)
+    assert len(half) == 20 and positives == 10  # stratified: half of each kind of post
+    assert other != half and whole == set(train_posts)

@@ -265,30 +265,65 @@ class TfidfConfig:
 
 
 @dataclass(frozen=True)
-class HpoStageConfig:
-    """Settings of one HPO stage (hpo.a | hpo.b | hpo.c); each stage reads only the fields it uses."""
+class SearchConfig:
+    """What the search stages A and B share (hpo.a | hpo.b)."""
 
     n_trials: int = 6  # finished trials the study must hold (all processes); a rerun continues up to this
     timeout: float | None = None  # seconds; None = no limit
-    top_k: int = 3  # stage A: configs exported to topk.json (and enqueued into stage B)
-    seed: int = 42  # sampler seed
-    tpe_startup: int = 4  # stage A: random trials before TPE models the space
+    seed: int = 42  # sampler seed, and the seed of the train_fraction subset
+    objectives: tuple[str, ...] = ("primary",)  # metric names: primary | ece | any reported validation metric
+    directions: tuple[str, ...] = ("maximize",)  # one per objective: maximize | minimize
+    # Multi-fidelity: trials train on this seeded, stratified share of the train posts (validation stays whole);
+    # stage C's cross-validation and refit train on every post.
+    train_fraction: float = 1.0
+
+    def check(self, where: str) -> None:
+        if len(self.objectives) != len(self.directions):
+            raise InputError(f"{where}: objectives and directions differ in length; give one direction each")
+        if bad := sorted(set(self.directions) - {"maximize", "minimize"}):
+            raise InputError(f"{where}.directions: {', '.join(bad)} unknown; use maximize | minimize")
+        if not 0 < self.train_fraction <= 1:
+            raise InputError(f"{where}.train_fraction={self.train_fraction}: use a share of the train posts in (0, 1]")
+
+
+@dataclass(frozen=True)
+class StageAConfig(SearchConfig):
+    """hpo.a: TPE + Hyperband over epochs, one objective, on half the train posts; the top-K seed stage B."""
+
+    train_fraction: float = 0.5
+    tpe_startup: int = 4  # random trials before TPE models the space
     multivariate: bool = True  # TPE models parameters jointly (lr and batch size interact)
     group: bool = True  # with conditional parameters, model each co-occurring group separately
     constant_liar: bool = True  # parallel workers avoid proposing what a running trial already tries
-    population_size: int = 6  # stage B: NSGA-II generation size
-    pruner: str = "hyperband"  # hyperband | none; multi-objective studies cannot prune
+    pruner: str = "hyperband"  # hyperband | none
     min_resource: int = 1  # Hyperband resources are epochs (trials report once per epoch)
-    max_resource: int = 4
+    max_resource: int = 8
     reduction_factor: int = 3
-    objectives: tuple[str, ...] = ("primary",)  # metric names: primary | ece | any reported validation metric
-    directions: tuple[str, ...] = ("maximize",)  # one per objective: maximize | minimize
-    candidates: int = 2  # stage C: Pareto configs cross-validated
-    folds: int | None = None  # stage C: None = split.folds
+    top_k: int = 3  # configs exported to topk.json (and enqueued into stage B)
+
+    def check(self, where: str) -> None:
+        super().check(where)
+        if self.pruner not in ("hyperband", "none"):
+            raise InputError(f"{where}.pruner: {self.pruner!r} unknown; use hyperband | none")
+        if self.pruner != "none" and len(self.objectives) > 1:
+            raise InputError(f"{where}.pruner: Optuna cannot prune multi-objective trials; set pruner: none")
 
 
-def _stage_b_defaults() -> HpoStageConfig:
-    return HpoStageConfig(pruner="none", objectives=("primary", "ece"), directions=("maximize", "minimize"))
+@dataclass(frozen=True)
+class StageBConfig(SearchConfig):
+    """hpo.b: NSGA-II over several objectives (no pruning: Optuna cannot prune multi-objective trials)."""
+
+    objectives: tuple[str, ...] = ("primary", "ece")
+    directions: tuple[str, ...] = ("maximize", "minimize")
+    population_size: int = 6  # NSGA-II generation size
+
+
+@dataclass(frozen=True)
+class StageCConfig:
+    """hpo.c: K-fold cross-validation of the best Pareto configs."""
+
+    candidates: int = 2  # Pareto configs cross-validated
+    folds: int | None = None  # None = split.folds
 
 
 @dataclass(frozen=True)
@@ -299,22 +334,13 @@ class HpoConfig:
     heartbeat_interval: int = 20  # seconds between a running trial's heartbeats
     grace_period: int = 60  # a RUNNING trial silent this long belongs to a dead process and is failed
     max_retry: int = 1  # times a trial failed that way is re-queued with the same parameters
-    a: HpoStageConfig = field(default_factory=HpoStageConfig)
-    b: HpoStageConfig = field(default_factory=_stage_b_defaults)
-    c: HpoStageConfig = field(default_factory=HpoStageConfig)
+    a: StageAConfig = field(default_factory=StageAConfig)
+    b: StageBConfig = field(default_factory=StageBConfig)
+    c: StageCConfig = field(default_factory=StageCConfig)
 
     def __post_init__(self) -> None:
-        for name in ("a", "b", "c"):
-            stage = getattr(self, name)
-            where = f"params.yaml hpo.{name}"
-            if len(stage.objectives) != len(stage.directions):
-                raise InputError(f"{where}: objectives and directions differ in length; give one direction each")
-            if bad := sorted(set(stage.directions) - {"maximize", "minimize"}):
-                raise InputError(f"{where}.directions: {', '.join(bad)} unknown; use maximize | minimize")
-            if stage.pruner not in ("hyperband", "none"):
-                raise InputError(f"{where}.pruner: {stage.pruner!r} unknown; use hyperband | none")
-            if stage.pruner != "none" and len(stage.objectives) > 1:
-                raise InputError(f"{where}.pruner: Optuna cannot prune multi-objective trials; set pruner: none")
+        self.a.check("params.yaml hpo.a")
+        self.b.check("params.yaml hpo.b")
 
 
 @dataclass(frozen=True)

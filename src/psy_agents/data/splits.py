@@ -73,3 +73,26 @@ def split_posts(post_symptoms: dict[str, frozenset[str]], cfg: SplitConfig) -> d
         "folds": fold_list,
         "stratified": stratified,
     }
+
+
+def post_subset(examples: list[dict], post_ids: list[str], fraction: float, seed: int) -> list[str]:
+    """A seeded `fraction` of post_ids (sorted), stratified like the split on each post's symptoms in `examples`.
+
+    The low-fidelity training data of the search stages (hpo.a|b.train_fraction); fraction 1 keeps every post.
+    """
+    posts = sorted(post_ids)
+    if fraction >= 1:
+        return posts
+    if int(fraction * len(posts)) < 1:
+        raise InputError(f"train_fraction={fraction} of {len(posts)} train posts leaves none; raise it")
+    keep = set(posts)
+    symptoms: dict[str, set[str]] = {p: set() for p in posts}
+    for ex in examples:
+        if ex["label"] and ex["post_id"] in keep:
+            symptoms[ex["post_id"]].add(ex["symptom"])
+    labels = strata({p: frozenset(s) for p, s in symptoms.items()}, min_size=2)
+    try:
+        chosen, _ = train_test_split(posts, train_size=fraction, stratify=labels, random_state=seed)
+    except ValueError:  # too few posts for every stratum on both sides (tiny corpora): a plain seeded draw
+        chosen, _ = train_test_split(posts, train_size=fraction, random_state=seed)
+    return sorted(chosen)

@@ -34,8 +34,10 @@ from psy_agents.augment.policy import augmenter_for
 from psy_agents.augment.tfidf import fit_nlpaug_model
 from psy_agents.config import (
     HpoConfig,
-    HpoStageConfig,
     RunConfig,
+    SearchConfig,
+    StageAConfig,
+    StageBConfig,
     TfidfConfig,
     apply_overrides,
     build,
@@ -43,6 +45,7 @@ from psy_agents.config import (
     run_config,
 )
 from psy_agents.data.examples import PROCESSED, load_examples, load_splits, select
+from psy_agents.data.splits import post_subset
 from psy_agents.errors import InputError
 from psy_agents.hpo.space import base_values, defaults_in_space, space_for, suggest, validate_space
 from psy_agents.hpo.study import (
@@ -112,7 +115,7 @@ def default_seed(inputs: StageInputs, stage: str) -> dict:
     return {"params": defaults_in_space(space, base_values(build_run(inputs, {}))), "source": "params.yaml"}
 
 
-def check_objectives(agent: str, stage: str, cfg: HpoStageConfig) -> None:
+def check_objectives(agent: str, stage: str, cfg: SearchConfig) -> None:
     """Before any trial trains: every objective is a metric the agent reports (directions: HpoConfig checks)."""
     known = ("primary", *SCALAR_METRICS[agent])
     unknown = [name for name in cfg.objectives if name not in known]
@@ -121,11 +124,17 @@ def check_objectives(agent: str, stage: str, cfg: HpoStageConfig) -> None:
                          f"choose from {', '.join(dict.fromkeys(known))}")
 
 
-def make_objective(inputs: StageInputs, stage: str, cfg: HpoStageConfig, progress: bool):
+def search_posts(inputs: StageInputs, cfg: SearchConfig) -> list[str]:
+    """The train posts a search stage's trials train on: all of them, or the cfg.train_fraction share (the same
+    for every trial and worker, so trials compare on the same data)."""
+    return post_subset(inputs.examples, inputs.splits["train"], cfg.train_fraction, cfg.seed)
+
+
+def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress: bool):
     check_objectives(inputs.agent, stage, cfg)
     space = space_for(inputs.search, inputs.agent, stage)
     base = base_values(build_run(inputs, {}))
-    train_ex = select(inputs.examples, inputs.splits["train"])
+    train_ex = select(inputs.examples, search_posts(inputs, cfg))
     val_ex = select(inputs.examples, inputs.splits["val"])
     single = len(cfg.objectives) == 1
 
@@ -148,7 +157,7 @@ def make_objective(inputs: StageInputs, stage: str, cfg: HpoStageConfig, progres
     return objective, space
 
 
-def study_payload(inputs: StageInputs, stage: str, cfg: HpoStageConfig, space: dict) -> dict:
+def study_payload(inputs: StageInputs, stage: str, cfg: SearchConfig, space: dict) -> dict:
     """What defines a study: a changed space or base config starts a fresh one; n_trials/timeout continue it."""
     settings = {k: v for k, v in vars(cfg).items() if k not in ("n_trials", "timeout")}
     # A changed corpus or split (new groundtruth) must not continue a study scored on the old data.
@@ -178,7 +187,7 @@ def run_search(inputs: StageInputs, stage: str, progress: bool = True, enqueue: 
         study = open_study(
             name,
             storage,
-            make_sampler(stage, cfg),
+            make_sampler(cfg),
             make_pruner(cfg),
             cfg.directions,
             metric_names=list(cfg.objectives),
@@ -212,7 +221,7 @@ def join_search(
     storage = shared_storage(inputs.hpo, inputs.out_dir)
     # every worker samples with its own seed: the stage's seed would repeat the stage's own random trials
     worker_cfg = replace(cfg, seed=int.from_bytes(os.urandom(4), "big") >> 1)
-    sampler = make_sampler(stage, worker_cfg)
+    sampler = make_sampler(worker_cfg)
     pruner = make_pruner(cfg)
     poll = _poll(inputs.hpo)
     deadline = None if wait is None else time.monotonic() + wait
@@ -280,7 +289,7 @@ def _poll(hpo: HpoConfig) -> float:
     return float(max(0.5, min(5.0, hpo.heartbeat_interval)))
 
 
-def search_loop(study: optuna.Study, objective, cfg: HpoStageConfig, lock: ClaimLock, budget: int, poll: float,
+def search_loop(study: optuna.Study, objective, cfg: SearchConfig, lock: ClaimLock, budget: int, poll: float,
                 stage: bool, grace: float) -> int:
     """Claim and run one trial at a time until the study holds cfg.n_trials finished trials (all processes).
 
@@ -460,7 +469,7 @@ def epochs_trained(study: optuna.Study) -> int:
     return sum(int(t.user_attrs.get("epochs", 0)) for t in study.get_trials(deepcopy=False))
 
 
-def export_a(study: optuna.Study, cfg: HpoStageConfig, seconds: float) -> tuple[list[dict], dict]:
+def export_a(study: optuna.Study, cfg: StageAConfig, seconds: float) -> tuple[list[dict], dict]:
     ranked = topk(study, cfg.top_k)
     if not ranked:
         raise InputError(f"study {study.study_name}: no trial completed; see the trial errors above")
@@ -490,7 +499,7 @@ def pareto(study: optuna.Study, objectives: tuple[str, ...], directions: tuple[s
     return sorted(front, key=lambda p: (sign * p["values"][objectives[0]], p["trial"]))
 
 
-def export_b(study: optuna.Study, cfg: HpoStageConfig, seconds: float) -> tuple[list[dict], dict]:
+def export_b(study: optuna.Study, cfg: StageBConfig, seconds: float) -> tuple[list[dict], dict]:
     front = pareto(study, cfg.objectives, cfg.directions)
     if not front:
         raise InputError(f"study {study.study_name}: no trial completed; see the trial errors above")

@@ -24,16 +24,16 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from psy_agents.config import HpoConfig, HpoStageConfig
+from psy_agents.config import HpoConfig, StageAConfig, StageBConfig
 from psy_agents.errors import InputError
 
 
-def make_sampler(stage: str, cfg: HpoStageConfig) -> optuna.samplers.BaseSampler:
+def make_sampler(cfg: StageAConfig | StageBConfig) -> optuna.samplers.BaseSampler:
     """Stage A: TPE; stage B: NSGA-II. Stage C cross-validates fixed candidates and samples nothing."""
     with warnings.catch_warnings():
         # multivariate and group are still flagged experimental; we choose them deliberately
         warnings.simplefilter("ignore", ExperimentalWarning)
-        if stage == "a":
+        if isinstance(cfg, StageAConfig):
             return optuna.samplers.TPESampler(
                 seed=cfg.seed,
                 n_startup_trials=cfg.tpe_startup,
@@ -41,15 +41,13 @@ def make_sampler(stage: str, cfg: HpoStageConfig) -> optuna.samplers.BaseSampler
                 group=cfg.group,
                 constant_liar=cfg.constant_liar,
             )
-        if stage == "b":
-            return optuna.samplers.NSGAIISampler(seed=cfg.seed, population_size=cfg.population_size)
-    raise ValueError(f"stage {stage!r} has no sampler; only stages a and b search")
+        return optuna.samplers.NSGAIISampler(seed=cfg.seed, population_size=cfg.population_size)
 
 
-def make_pruner(cfg: HpoStageConfig) -> optuna.pruners.BasePruner | None:
-    """Hyperband over epochs (trials report the validation metric once per epoch), or no pruning; None for a
-    multi-objective study, which Optuna cannot prune."""
-    if len(cfg.objectives) > 1:
+def make_pruner(cfg: StageAConfig | StageBConfig) -> optuna.pruners.BasePruner | None:
+    """Stage A: Hyperband over epochs (trials report the validation metric once per epoch), or no pruning.
+    None for stage B: Optuna cannot prune multi-objective trials."""
+    if not isinstance(cfg, StageAConfig):
         return None
     if cfg.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(
