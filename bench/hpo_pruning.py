@@ -1,6 +1,6 @@
 """What Hyperband pruning saves in HPO stage A: the same search with Hyperband and with no pruner, side by side.
 
-    python bench/hpo_pruning.py [--trials 12] [--epochs 6] [--reduction-factor 7] [--train-posts 0] [--quick]
+    python bench/hpo_pruning.py [--trials 24] [--epochs 8] [--min-resource 2] [--reduction-factor 8] [--quick]
 
 Both sides run psy_agents.hpo.stages.run_search for stage A of the criteria agent (the fastest agent) from
 params.yaml, each into a fresh temporary study (SQLite in a temp dir), with the same sampler seed, the same number
@@ -11,35 +11,30 @@ of trials and the same TPE start-up. What is held fixed so that pruning is the o
   * the hpo.a pruner is `hyperband` (min_resource --min-resource, reduction_factor --reduction-factor) on one side
     and `none` on the other.
 
-To keep the bench within minutes on a small CPU, the space and data are cut down (the same for both sides):
-model.max_length is fixed at 64, train.batch_size chooses from [8, 16] (small batches give the small subset
-enough optimizer steps per epoch to separate configs at epoch 1, where pruning first looks), train.neg_ratio is
-searched in [0.5, 2.0] (negatives per positive, bounding an epoch's size), the train and val splits are seeded
-subsets of --train-posts and --val-posts posts, and torch runs --threads threads (default 1: on a shared 2-core
-CPU, 2 threads per process oversubscribe it and run ~4x slower). Everything else of search.common and
-search.criteria is searched as in params.yaml.
+To keep the bench within an hour on a small CPU, the space is cut down (the same for both sides): model.max_length
+is fixed at 64, train.batch_size chooses from [8, 16], train.neg_ratio is searched in [0.5, 2.0] (negatives per
+positive, bounding an epoch's size), and torch runs --threads threads (default 1: on a shared 2-core CPU, 2 threads
+per process oversubscribe it). Trials train on every train post (or a seeded --train-fraction) and are scored on
+every val post (or --val-fraction): a small validation set ranks configs by noise. Everything else of
+search.common and search.criteria is searched as in params.yaml.
 
 Brackets: Optuna's HyperbandPruner runs floor(log_eta(max_resource / min_resource)) + 1 brackets and assigns a
-trial to one by a hash of (study name, trial number). The default here, reduction_factor 7 > 6 epochs, gives one
-bracket: successive halving with one rung at epoch 1 (a trial goes on only while it is the best, or with >= 2*eta
-trials in the top 1/eta, at epoch 1). With params.yaml's eta 3 and max_resource 4 there are two brackets, and the
-~2/5 of trials in the second are first judged at epoch 3; a simulated search (synthetic learning curves, same
-sampler) then saves only ~1.4x, against ~2.1x for the one-bracket setting.
+trial to one by a hash of (study name, trial number). The defaults give one bracket: successive halving with one
+rung at epoch 2. A trial goes on past it while its epoch-2 value is in the top 1/eta of all trials that reached
+epoch 2 (with fewer than 2*eta there, only while it is the best so far). A second bracket would have no rung at
+all below max_resource, so its trials would never be pruned.
 
-Epoch 1 must already separate configs. With a fixed 0.5 threshold it did not: every model that had not yet learned
-to say "yes" read the all-negative macro F1 (0.483), and the pruner promotes ties. The decision threshold is now
-fitted on training examples each epoch (train.threshold: null), so epoch-1 values differ from trial to trial.
-What still limits the saving at 12 trials: below 2*eta trials at the rung, a trial goes on only when it is the best
-so far at epoch 1, and TPE keeps proposing better configs, so each new epoch-1 record trains to the end (6 of 12
-in the run reported in the closing note of issue 4: trials 0, 1, 2, 5, 6 and 9). The share of records falls
-as trials grow, so --trials raises the saving (and the bench's time). It also costs best value: at 24 trials the
-Hyperband side pruned every trial after #9 at epoch 1, behind #9's 0.787. On the unpruned side, configs that read
-0.69-0.72 at epoch 1 finished at 0.91-0.94 (#18, #19, #21, #23). Epoch 1 ranks these configs poorly, so a first rung
-at epoch 2 (--min-resource 2) or a smaller reduction factor trades some saving for a closer best value.
+Why these defaults (the runs are in the closing notes of issue 4):
+  * a rung at epoch 1 ranks configs poorly: configs that read 0.69-0.72 at epoch 1 finished at 0.91-0.94;
+  * at epoch 2 a small eta lets too many trials through: with eta 4 or 5, 7-9 of the first 16 trials ran to the
+    end, a saving under 2x; with eta 8 only the epoch-2 records and the top 1/8 go on, and a pruned trial (2 of 8
+    epochs) costs a quarter of a full one.
 
-The two sides see the same random start-up trials (tpe_startup, same seed); after that TPE's suggestions diverge,
-because pruning changes what the sampler observes (a pruned trial is known only by its last intermediate value),
-so the best values differ by more than noise alone. That is inherent to comparing a pruned and an unpruned search.
+Same configs on both sides: --tpe-startup defaults to --trials, so every trial is a seeded random draw and both
+sides train the same configs with the same seeds; best_gap then measures only what pruning cut. With TPE after a
+short start-up (--tpe-startup 4, as stage A runs), pruning also changes what the sampler observes (a pruned trial
+is known only by its last intermediate value), so the two sides propose different configs and the gap mixes
+pruning with a different search path.
 
 Epochs trained: the sum of the trials' user_attr "epochs" (a pruned trial counts the epochs it ran before pruning).
 Wall seconds: run_search's own timing (the study loop, i.e. every trial incl. its model build and evaluation).
@@ -115,20 +110,25 @@ def _f(value: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--epochs", type=int, default=6, help="epochs of every unpruned trial = max_resource")
-    parser.add_argument("--min-resource", type=int, default=1)
-    parser.add_argument("--reduction-factor", type=int, default=7)
-    parser.add_argument("--tpe-startup", type=int, default=4)
+    parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--epochs", type=int, default=8, help="epochs of every unpruned trial = max_resource")
+    parser.add_argument("--min-resource", type=int, default=2)
+    parser.add_argument("--reduction-factor", type=int, default=8)
+    parser.add_argument("--tpe-startup", type=int, default=None,
+                        help="random trials before TPE models the space (default: all, so both sides draw the same configs)")
     parser.add_argument("--seed", type=int, default=42, help="sampler seed (both sides) and subset seed")
     parser.add_argument("--train-fraction", type=float, default=1.0, help="seeded share of the train posts")
     parser.add_argument("--val-fraction", type=float, default=1.0, help="seeded share of the val posts")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (train.threads) on both sides")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 4 trials, 2 epochs, 40 posts, 20 val posts")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 4 trials of 2 epochs, rung at 1, 13%% of the train and 30%% of the val posts")
     parser.add_argument("--per-trial", action="store_true", help="also list every trial of both sides")
     args = parser.parse_args()
+    if args.tpe_startup is None:
+        args.tpe_startup = args.trials
     if args.quick:
-        args.trials, args.epochs, args.train_fraction, args.val_fraction, args.tpe_startup = 4, 2, 0.13, 0.3, 2
+        args.trials, args.epochs, args.min_resource, args.tpe_startup = 4, 2, 1, 2
+        args.train_fraction, args.val_fraction = 0.13, 0.3
 
     logging.basicConfig(level=logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
