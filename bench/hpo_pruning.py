@@ -11,12 +11,12 @@ of trials and the same TPE start-up. What is held fixed so that pruning is the o
   * the hpo.a pruner is `hyperband` (min_resource --min-resource, reduction_factor --reduction-factor) on one side
     and `none` on the other.
 
-To keep the bench within an hour on a small CPU, the space is cut down (the same for both sides): model.max_length
-is fixed at 64, train.batch_size chooses from [8, 16], train.neg_ratio is searched in [0.5, 2.0] (negatives per
-positive, bounding an epoch's size), and torch runs --threads threads (default 1: on a shared 2-core CPU, 2 threads
-per process oversubscribe it). Trials train on every train post (or a seeded --train-fraction) and are scored on
-every val post (or --val-fraction): a small validation set ranks configs by noise. Everything else of
-search.common and search.criteria is searched as in params.yaml.
+The bench is stage A as params.yaml sets it up, with three things cut down the same for both sides to keep it
+within an hour on a small CPU: model.max_length is fixed at 64, train.batch_size chooses from [8, 16], and torch runs
+--threads threads (default 1: on a shared 2-core CPU, 2 threads per process oversubscribe it). Trials train on
+hpo.a.train_fraction of the train posts (or --train-fraction) and are scored on every val post (or
+--val-fraction): a small validation set ranks configs by noise. The rest of search.common and search.criteria
+(e.g. 2-12 negatives per positive) is searched as in params.yaml.
 
 Brackets: Optuna's HyperbandPruner runs floor(log_eta(max_resource / min_resource)) + 1 brackets and assigns a
 trial to one by a hash of (study name, trial number). The defaults give one bracket: successive halving with one
@@ -73,13 +73,12 @@ def bench_inputs(args) -> StageInputs:
         common_train.pop(key, None)
         search.get(AGENT, {}).get("train", {}).pop(key, None)
     common_train["batch_size"] = {"type": "categorical", "choices": [8, 16]}
-    common_train["neg_ratio"] = {"type": "float", "low": 0.5, "high": 2.0, "log": True}
     search.setdefault(AGENT, {}).setdefault("model", {})["max_length"] = {"type": "categorical", "choices": [64]}
     sections = copy.deepcopy(base.sections)
     sections.setdefault("train", {}).update({"epochs": args.epochs, "patience": 0, "threads": args.threads})
-    splits = dict(base.splits)
-    splits["train"] = post_subset(base.examples, base.splits["train"], args.train_fraction, args.seed)
-    splits["val"] = post_subset(base.examples, base.splits["val"], args.val_fraction, args.seed + 1)
+    splits = {**base.splits, "val": post_subset(base.examples, base.splits["val"], args.val_fraction, args.seed + 1)}
+    if args.train_fraction is None:
+        args.train_fraction = base.hpo.a.train_fraction
     return replace(base, search=search, sections=sections, splits=splits)
 
 
@@ -87,6 +86,7 @@ def run_side(inputs: StageInputs, pruner: str, args) -> dict:
     stage = StageAConfig(
         n_trials=args.trials, seed=args.seed, tpe_startup=args.tpe_startup, pruner=pruner,
         min_resource=args.min_resource, max_resource=args.epochs, reduction_factor=args.reduction_factor,
+        train_fraction=args.train_fraction,
     )
     with tempfile.TemporaryDirectory(prefix=f"hpo_pruning_{pruner}_") as tmp:
         side = replace(inputs, hpo=replace(inputs.hpo, storage="", a=stage), out_dir=Path(tmp))
@@ -97,8 +97,8 @@ def run_side(inputs: StageInputs, pruner: str, args) -> dict:
             best = study.best_value
         except ValueError:
             best = float("nan")
-        rows = [(t.number, t.state.name.lower(), t.user_attrs.get("epochs"), t.intermediate_values.get(1), t.value)
-                for t in trials]
+        rows = [(t.number, t.state.name.lower(), t.user_attrs.get("epochs"),
+                 t.intermediate_values.get(args.min_resource), t.value) for t in trials]
         return {"side": pruner, **counts, "epochs": epochs_trained(study), "seconds": seconds, "best": best,
                 "trials": rows}
 
@@ -115,9 +115,10 @@ def main() -> None:
     parser.add_argument("--min-resource", type=int, default=2)
     parser.add_argument("--reduction-factor", type=int, default=8)
     parser.add_argument("--tpe-startup", type=int, default=None,
-                        help="random trials before TPE models the space (default: all, so both sides draw the same configs)")
+                        help="random trials before TPE models the space (default: all; both sides draw the same)")
     parser.add_argument("--seed", type=int, default=42, help="sampler seed (both sides) and subset seed")
-    parser.add_argument("--train-fraction", type=float, default=1.0, help="seeded share of the train posts")
+    parser.add_argument("--train-fraction", type=float, default=None,
+                        help="share of the train posts trials train on (default: params.yaml hpo.a.train_fraction)")
     parser.add_argument("--val-fraction", type=float, default=1.0, help="seeded share of the val posts")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (train.threads) on both sides")
     parser.add_argument("--quick", action="store_true",
@@ -143,15 +144,17 @@ def main() -> None:
     print(f"  every trial {args.epochs} epochs unless pruned (train.epochs fixed, patience 0); hyperband "
           f"min_resource {args.min_resource}, max_resource {args.epochs}, reduction_factor {args.reduction_factor} "
           f"({brackets} bracket{'s' if brackets > 1 else ''})")
-    print(f"  subset: {len(inputs.splits['train'])} train posts, {len(inputs.splits['val'])} val posts (seed "
-          f"{args.seed}); max_length 64, batch_size [8, 16], neg_ratio [0.5, 2.0]; {args.threads} torch thread(s); "
+    train_posts = len(post_subset(inputs.examples, inputs.splits["train"], args.train_fraction, args.seed))
+    print(f"  data: trials train on {train_posts} of {len(inputs.splits['train'])} train posts (train_fraction "
+          f"{args.train_fraction}, seed {args.seed}), score {len(inputs.splits['val'])} val posts; max_length 64, "
+          f"batch_size [8, 16], the rest of the criteria space as in params.yaml; {args.threads} torch thread(s); "
           f"backbone {inputs.sections['model'].get('backbone')}")
     print(f"  load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
     results = [run_side(inputs, "hyperband", args), run_side(inputs, "none", args)]
     print(f"  load average at end:   {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.per_trial:
         for r in results:
-            print(f"  {r['side']} (#trial state epochs epoch1/final): " + ", ".join(
+            print(f"  {r['side']} (#trial state epochs epoch{args.min_resource}/final): " + ", ".join(
                 f"#{n} {s[:4]} {e}ep {_f(v1)}/{_f(v)}" for n, s, e, v1, v in r["trials"]))
     print(f"{'side':<10} {'complete':>8} {'pruned':>6} {'failed':>6} {'epochs':>6} {'wall_s':>8} {'best':>8}")
     for r in results:

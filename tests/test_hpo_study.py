@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from psy_agents.config import HpoConfig, StageAConfig, StageBConfig, build
+from psy_agents.config import HpoConfig, StageAConfig, StageBConfig, StageCConfig, build
 from psy_agents.errors import InputError
 from psy_agents.hpo.study import (
     fail_stale_trials,
@@ -29,6 +29,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 def test_samplers_and_pruners_follow_the_stage_settings() -> None:
     assert isinstance(make_sampler(StageAConfig(tpe_startup=2)), optuna.samplers.TPESampler)
     assert isinstance(make_sampler(StageBConfig(population_size=4)), optuna.samplers.NSGAIISampler)
+    with pytest.raises(ValueError, match="StageCConfig has no sampler"):
+        make_sampler(StageCConfig())
     assert isinstance(make_pruner(StageAConfig()), optuna.pruners.HyperbandPruner)
     assert isinstance(make_pruner(StageAConfig(pruner="none")), optuna.pruners.NopPruner)
     assert make_pruner(StageBConfig()) is None  # Optuna cannot prune multi-objective trials

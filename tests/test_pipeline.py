@@ -42,7 +42,8 @@ def smoke_params(backbone: str) -> dict:
         model_part = params["search"].get(agent, {}).get("model", {})
         model_part.pop("max_length", None)
         model_part.pop("doc_stride", None)
-        params["search"].get(agent, {}).get("train", {}).pop("epochs", None)  # the common 1-2 epochs apply
+        for key in ("epochs", "neg_ratio"):  # the common ranges apply: small epochs for the suite's time
+            params["search"].get(agent, {}).get("train", {}).pop(key, None)
     for stage in ("a", "b"):
         params["hpo"][stage]["n_trials"] = 2
     params["hpo"]["a"].update(tpe_startup=1, max_resource=2)

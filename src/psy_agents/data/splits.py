@@ -76,7 +76,7 @@ def split_posts(post_symptoms: dict[str, frozenset[str]], cfg: SplitConfig) -> d
 
 
 def post_subset(examples: list[dict], post_ids: list[str], fraction: float, seed: int) -> list[str]:
-    """A seeded `fraction` of post_ids (sorted), stratified like the split on each post's symptoms in `examples`.
+    """A seeded `fraction` of post_ids (sorted), stratified on each post's rarest symptom among these posts.
 
     The low-fidelity training data of the search stages (hpo.a|b.train_fraction); fraction 1 keeps every post.
     """

@@ -41,7 +41,9 @@ def make_sampler(cfg: StageAConfig | StageBConfig) -> optuna.samplers.BaseSample
                 group=cfg.group,
                 constant_liar=cfg.constant_liar,
             )
-        return optuna.samplers.NSGAIISampler(seed=cfg.seed, population_size=cfg.population_size)
+        if isinstance(cfg, StageBConfig):
+            return optuna.samplers.NSGAIISampler(seed=cfg.seed, population_size=cfg.population_size)
+    raise ValueError(f"{type(cfg).__name__} has no sampler; only the search stages a and b sample")
 
 
 def make_pruner(cfg: StageAConfig | StageBConfig) -> optuna.pruners.BasePruner | None:
