@@ -26,7 +26,7 @@ all below max_resource, so its trials would never be pruned.
 
 Why these defaults (the runs are in the closing notes of issue 4):
   * a rung at epoch 1 ranks configs poorly: configs that read 0.69-0.72 at epoch 1 finished at 0.91-0.94;
-  * at epoch 2 a small eta lets too many trials through: with eta 4 or 5, 7-9 of the first 16 trials ran to the
+  * at epoch 2 a small eta lets too many trials through: with eta 4 or 5, 8-9 of the first 16 trials ran to the
     end, a saving under 2x; with eta 8 only the epoch-2 records and the top 1/8 go on, and a pruned trial (2 of 8
     epochs) costs a quarter of a full one.
 
