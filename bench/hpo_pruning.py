@@ -1,44 +1,32 @@
 """What Hyperband pruning saves in HPO stage A: the same search with Hyperband and with no pruner, side by side.
 
-    python bench/hpo_pruning.py [--trials 24] [--epochs 8] [--min-resource 2] [--reduction-factor 8] [--quick]
+    python bench/hpo_pruning.py [--trials 24] [--max-resource 8] [--min-resource 2] [--reduction-factor 8] [--quick]
 
-Both sides run psy_agents.hpo.stages.run_search for stage A of the criteria agent (the fastest agent) from
-params.yaml, each into a fresh temporary study (SQLite in a temp dir), with the same sampler seed, the same number
-of trials and the same TPE start-up. What is held fixed so that pruning is the only thing that stops a trial early:
+Both sides run psy_agents.hpo.stages.run_search for stage A of the criteria agent (the fastest agent), with
+params.yaml's hpo.a but the bench's trials, seed, TPE start-up, rungs and train fraction, each into a fresh
+temporary study (SQLite in a temp dir). Stage A itself makes pruning the only thing that stops a trial early: every trial trains
+--max-resource epochs (train.epochs, one LR-schedule horizon) with early stopping off (train.patience 0), neither
+searched. One side prunes with Hyperband (--min-resource, --reduction-factor), the other (pruner `none`) trains
+every trial to the end.
 
-  * train.epochs is fixed at --epochs (taken out of the search space) and Hyperband's max_resource equals it;
-  * train.patience is 0 (taken out of the space): no early stopping, else early stopping, not pruning, saves epochs;
-  * the hpo.a pruner is `hyperband` (min_resource --min-resource, reduction_factor --reduction-factor) on one side
-    and `none` on the other.
+Cut down the same for both sides to fit about an hour on a small CPU: model.max_length is 64, train.batch_size
+chooses from [8, 16], and torch runs --threads threads (default 1: on a shared 2-core CPU, 2 threads per process
+oversubscribe it). Trials train on hpo.a.train_fraction of the train posts (or --train-fraction) and are scored on
+every val post (or --val-fraction). The rest of search.common and search.criteria is searched as in params.yaml.
 
-The bench is stage A as params.yaml sets it up, with three things cut down the same for both sides to keep it
-within an hour on a small CPU: model.max_length is fixed at 64, train.batch_size chooses from [8, 16], and torch runs
---threads threads (default 1: on a shared 2-core CPU, 2 threads per process oversubscribe it). Trials train on
-hpo.a.train_fraction of the train posts (or --train-fraction) and are scored on every val post (or
---val-fraction): a small validation set ranks configs by noise. The rest of search.common and search.criteria
-(e.g. 2-12 negatives per positive) is searched as in params.yaml.
-
-Brackets: Optuna's HyperbandPruner runs floor(log_eta(max_resource / min_resource)) + 1 brackets and assigns a
-trial to one by a hash of (study name, trial number). The defaults give one bracket: successive halving with one
-rung at epoch 2. A trial goes on past it while its epoch-2 value is in the top 1/eta of all trials that reached
-epoch 2 (with fewer than 2*eta there, only while it is the best so far). A second bracket would have no rung at
-all below max_resource, so its trials would never be pruned.
-
-Why these defaults (the runs are in the closing notes of issue 4):
-  * a rung at epoch 1 ranks configs poorly: configs that read 0.69-0.72 at epoch 1 finished at 0.91-0.94;
-  * at epoch 2 a small eta lets too many trials through: with eta 4 or 5, 8-9 of the first 16 trials ran to the
-    end, a saving under 2x; with eta 8 only the epoch-2 records and the top 1/8 go on, and a pruned trial (2 of 8
-    epochs) costs a quarter of a full one.
+Rungs: Optuna's HyperbandPruner runs floor(log_eta(max_resource / min_resource)) + 1 brackets. The defaults give
+one, successive halving with one rung at epoch 2: a trial goes on while its epoch-2 value is in the top 1/eta of
+the trials that reached epoch 2 (with fewer than 2*eta there, only while it is the best so far). With values in
+random order about 4 of 24 trials run all 8 epochs and 20 stop at 2, a saving near 2.6. A rung at epoch 1 ranks
+configs poorly, and a smaller eta lets too many through for a 2x saving.
 
 Same configs on both sides: --tpe-startup defaults to --trials, so every trial is a seeded random draw and both
-sides train the same configs with the same seeds; best_gap then measures only what pruning cut. With TPE after a
-short start-up (--tpe-startup 4, as stage A runs), pruning also changes what the sampler observes (a pruned trial
-is known only by its last intermediate value), so the two sides propose different configs and the gap mixes
-pruning with a different search path.
+sides train the same configs with the same seeds; best_gap then measures only what pruning cut. With a short TPE
+start-up, pruning also changes what the sampler observes, so the gap mixes pruning with a different search path.
 
-Epochs trained: the sum of the trials' user_attr "epochs" (a pruned trial counts the epochs it ran before pruning).
-Wall seconds: run_search's own timing (the study loop, i.e. every trial incl. its model build and evaluation).
-The last line is `saving=<epochs without pruning / epochs with>`.
+Epochs trained: the sum of the trials' user_attr "epochs" (a pruned trial counts the epochs it ran); wall_s:
+run_search's own timing. The last line is
+`saving=<epochs without pruning / epochs with> best_gap=<|best value without pruning - best with|>`.
 """
 
 from __future__ import annotations
@@ -58,7 +46,8 @@ from transformers.utils import logging as transformers_logging
 
 from psy_agents.config import StageAConfig
 from psy_agents.data.splits import post_subset
-from psy_agents.hpo.stages import StageInputs, epochs_trained, run_search, stage_inputs, state_counts
+from psy_agents.errors import run_main
+from psy_agents.hpo.stages import StageInputs, epochs_trained, run_search, stage_fixed, stage_inputs, state_counts
 
 AGENT = "criteria"
 
@@ -68,26 +57,29 @@ def bench_inputs(args) -> StageInputs:
         raise SystemExit("data/processed/criteria.jsonl missing: run `dvc repro groundtruth` first")
     base = stage_inputs(AGENT, "a", args.params)
     search = copy.deepcopy(base.search)
-    common_train = search.setdefault("common", {}).setdefault("train", {})
-    for key in ("epochs", "patience"):  # fixed below in the base sections: the bench needs them constant
-        common_train.pop(key, None)
-        search.get(AGENT, {}).get("train", {}).pop(key, None)
-    common_train["batch_size"] = {"type": "categorical", "choices": [8, 16]}
+    search.setdefault("common", {}).setdefault("train", {})["batch_size"] = {"type": "categorical", "choices": [8, 16]}
     search.setdefault(AGENT, {}).setdefault("model", {})["max_length"] = {"type": "categorical", "choices": [64]}
     sections = copy.deepcopy(base.sections)
-    sections.setdefault("train", {}).update({"epochs": args.epochs, "patience": 0, "threads": args.threads})
+    sections.setdefault("train", {})["threads"] = args.threads
     splits = {**base.splits, "val": post_subset(base.examples, base.splits["val"], args.val_fraction, args.seed + 1)}
     if args.train_fraction is None:
         args.train_fraction = base.hpo.a.train_fraction
     return replace(base, search=search, sections=sections, splits=splits)
 
 
-def run_side(inputs: StageInputs, pruner: str, args) -> dict:
-    stage = StageAConfig(
-        n_trials=args.trials, seed=args.seed, tpe_startup=args.tpe_startup, pruner=pruner,
-        min_resource=args.min_resource, max_resource=args.epochs, reduction_factor=args.reduction_factor,
+def side_config(inputs: StageInputs, pruner: str, args) -> StageAConfig:
+    """params.yaml's hpo.a with the bench's trials, seed, start-up, rungs and train fraction."""
+    stage = replace(
+        inputs.hpo.a, n_trials=args.trials, seed=args.seed, tpe_startup=args.tpe_startup, pruner=pruner,
+        min_resource=args.min_resource, max_resource=args.max_resource, reduction_factor=args.reduction_factor,
         train_fraction=args.train_fraction,
     )
+    stage.check("hpo_pruning (params.yaml hpo.a with the bench's flags)")
+    return stage
+
+
+def run_side(inputs: StageInputs, pruner: str, args) -> dict:
+    stage = side_config(inputs, pruner, args)
     with tempfile.TemporaryDirectory(prefix=f"hpo_pruning_{pruner}_") as tmp:
         side = replace(inputs, hpo=replace(inputs.hpo, storage="", a=stage), out_dir=Path(tmp))
         study, seconds = run_search(side, "a", progress=False)
@@ -111,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--trials", type=int, default=24)
-    parser.add_argument("--epochs", type=int, default=8, help="epochs of every unpruned trial = max_resource")
+    parser.add_argument("--max-resource", type=int, default=8, help="epochs of every trial unless pruned")
     parser.add_argument("--min-resource", type=int, default=2)
     parser.add_argument("--reduction-factor", type=int, default=8)
     parser.add_argument("--tpe-startup", type=int, default=None,
@@ -125,11 +117,11 @@ def main() -> None:
                         help="smoke run: 4 trials of 2 epochs, rung at 1, 13%% of the train and 30%% of the val posts")
     parser.add_argument("--per-trial", action="store_true", help="also list every trial of both sides")
     args = parser.parse_args()
+    if args.quick:
+        args.trials, args.max_resource, args.min_resource = 4, 2, 1
+        args.train_fraction, args.val_fraction = 0.13, 0.3
     if args.tpe_startup is None:
         args.tpe_startup = args.trials
-    if args.quick:
-        args.trials, args.epochs, args.min_resource, args.tpe_startup = 4, 2, 1, 2
-        args.train_fraction, args.val_fraction = 0.13, 0.3
 
     logging.basicConfig(level=logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -138,12 +130,13 @@ def main() -> None:
     inputs = bench_inputs(args)
     load = os.getloadavg()
     # the formula of optuna.pruners.HyperbandPruner (its _n_brackets is private)
-    brackets = math.floor(math.log(args.epochs / args.min_resource, args.reduction_factor) + 1e-9) + 1
+    brackets = math.floor(math.log(args.max_resource / args.min_resource, args.reduction_factor) + 1e-9) + 1
+    fixed = stage_fixed(side_config(inputs, "hyperband", args))
     print(f"hpo_pruning: agent {AGENT}, stage A, {args.trials} trials per side, sampler seed {args.seed}, "
           f"tpe_startup {args.tpe_startup}")
-    print(f"  every trial {args.epochs} epochs unless pruned (train.epochs fixed, patience 0); hyperband "
-          f"min_resource {args.min_resource}, max_resource {args.epochs}, reduction_factor {args.reduction_factor} "
-          f"({brackets} bracket{'s' if brackets > 1 else ''})")
+    print(f"  every trial unless pruned: {', '.join(f'{k}={v}' for k, v in fixed.items())} (stage A); hyperband "
+          f"min_resource {args.min_resource}, max_resource {args.max_resource}, reduction_factor "
+          f"{args.reduction_factor} ({brackets} bracket{'s' if brackets > 1 else ''})")
     train_posts = len(post_subset(inputs.examples, inputs.splits["train"], args.train_fraction, args.seed))
     print(f"  data: trials train on {train_posts} of {len(inputs.splits['train'])} train posts (train_fraction "
           f"{args.train_fraction}, seed {args.seed}), score {len(inputs.splits['val'])} val posts; max_length 64, "
@@ -161,9 +154,8 @@ def main() -> None:
         print(f"{r['side']:<10} {r['complete']:>8} {r['pruned']:>6} {r['failed']:>6} {r['epochs']:>6} "
               f"{r['seconds']:>8.1f} {r['best']:>8.4f}")
     hb, none = results
-    print(f"best_gap={abs(hb['best'] - none['best']):.4f}")
-    print(f"saving={none['epochs'] / max(hb['epochs'], 1):.2f}")
+    print(f"saving={none['epochs'] / max(hb['epochs'], 1):.2f} best_gap={abs(hb['best'] - none['best']):.4f}")
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

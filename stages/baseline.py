@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from psy_agents.baseline import criteria_baseline, post_baseline
+from psy_agents.baseline import baseline_report
 from psy_agents.config import AGENTS, BaselineConfig, build, load_params
 from psy_agents.data.examples import load_examples, load_splits
 from psy_agents.data.io import write_json
@@ -29,9 +29,9 @@ def main() -> None:
     parser.add_argument("--agent", required=True, choices=AGENTS)
     args = parser.parse_args()
     cfg = build(BaselineConfig, load_params().get("baseline"), "baseline")
-    splits, examples = load_splits(), load_examples(args.agent)
-    baseline = criteria_baseline if args.agent == "criteria" else post_baseline
-    report = baseline(examples, splits, cfg)
+    splits, criteria = load_splits(), load_examples("criteria")
+    examples = criteria if args.agent == "criteria" else load_examples(args.agent)
+    report = baseline_report(args.agent, examples, criteria, splits, cfg)
     write_json(Path("metrics") / args.agent / "baseline.json", rounded(report))
 
 

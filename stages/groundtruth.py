@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from psy_agents.config import DataConfig, SplitConfig, build, load_params
-from psy_agents.data.groundtruth import build_groundtruth
+from psy_agents.config import DataConfig, ModelConfig, SplitConfig, build, load_params
+from psy_agents.data.groundtruth import build_groundtruth, window_report
 from psy_agents.data.io import write_json, write_jsonl
 from psy_agents.errors import run_main
+from psy_agents.models.backbone import load_tokenizer
 
 
 def main() -> None:
@@ -21,8 +22,15 @@ def main() -> None:
     params = load_params(args.params)
     data_cfg = build(DataConfig, params.get("data"), "data")
     split_cfg = build(SplitConfig, params.get("split"), "split")
+    # Only model.backbone, max_length and doc_stride are used (and declared in dvc.yaml): the default windows.
+    model_cfg = build(ModelConfig, params.get("model"), "model")
     # Everything is built in memory first, so bad input leaves no partial outputs behind.
     gt = build_groundtruth(data_cfg, split_cfg)
+    gt.report["windows"] = {
+        "backbone": model_cfg.backbone, "max_length": model_cfg.max_length, "doc_stride": model_cfg.doc_stride,
+        **window_report(gt.evidence, gt.splits, load_tokenizer(model_cfg.backbone), model_cfg.max_length,
+                        model_cfg.doc_stride),
+    }
 
     out = Path(args.out)
     write_jsonl(out / "criteria.jsonl", gt.criteria)
@@ -33,7 +41,8 @@ def main() -> None:
     print(
         f"groundtruth: {gt.report['posts']['kept']} posts, {len(gt.criteria)} criteria and {len(gt.evidence)}"
         f" evidence examples; sentences matched exact {m['exact']}, normalized {m['normalized']},"
-        f" fuzzy {m['fuzzy']}, unmatched {m['unmatched']}"
+        f" fuzzy {m['fuzzy']}, unmatched {m['unmatched']}; train windows cutting a gold span"
+        f" {gt.report['windows']['train']['cut_span']}"
     )
 
 

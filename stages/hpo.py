@@ -19,6 +19,7 @@ from psy_agents.hpo.stages import (
     export_b,
     refit_epochs,
     run_search,
+    seeds_from_a,
     snapshot_study,
     stage_inputs,
 )
@@ -42,8 +43,7 @@ def main() -> None:
         write_json(out / "topk.json", ranked)
         study_frame = study
     elif args.stage == "b":
-        seeds = [{"params": r["params"], "source": f"hpo_a:trial{r['trial']}"}
-                 for r in read_json(Path("outputs") / args.agent / "hpo_a" / "topk.json")]
+        seeds = seeds_from_a(inputs, read_json(Path("outputs") / args.agent / "hpo_a" / "topk.json"))
         study, seconds = run_search(inputs, "b", enqueue=seeds)
         front, metrics = export_b(study, inputs.hpo.b, seconds)
         write_json(out / "pareto.json", front)
@@ -54,7 +54,7 @@ def main() -> None:
         winner = next(c for c in cv["candidates"] if c["trial"] == cv["winner"])
         write_json(out / "cv.json", cv)
         best = {"trial": winner["trial"], "params": winner["params"], "cv_mean": winner["mean"],
-                "cv_std": winner["std"], "refit_epochs": refit_epochs(winner)}
+                "cv_std": winner["std"], "refit_epochs": refit_epochs(winner), "thresholds": winner["thresholds"]}
         out.mkdir(parents=True, exist_ok=True)
         (out / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=True), encoding="utf-8")
         metrics = {"winner_trial": winner["trial"], "cv_mean": winner["mean"], "cv_std": winner["std"],

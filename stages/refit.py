@@ -22,7 +22,7 @@ from psy_agents.hpo.stages import build_run, stage_inputs
 from psy_agents.models.backbone import load_tokenizer
 from psy_agents.training.loop import evaluate, train
 from psy_agents.training.tracking import dvclive_callback
-from psy_agents.training.tasks import PRIMARY
+from psy_agents.training.tasks import set_thresholds
 
 
 def main() -> None:
@@ -47,10 +47,13 @@ def main() -> None:
         live.log_params({"trial": best["trial"], "epochs": epochs, **best["params"]})
         result = train(run, select(examples, splits["train"] + splits["val"]), None,
                        callbacks=(dvclive_callback(live),), augmenter=augmenter_for(run), progress=True)
+        # stage C's thresholds, fitted on the winner's out-of-fold predictions: refit has no held-out split of its own
+        set_thresholds(result.model, best["thresholds"])
         # the single test evaluation
         metrics, predictions = evaluate(run, result.model, select(examples, splits["test"]))
         labels = [p["label"] for p in predictions]
-        live.log_sklearn_plot("confusion_matrix", labels, [int(p["prob"] >= metrics["threshold"]) for p in predictions],
+        decision = best["thresholds"]["decision"]
+        live.log_sklearn_plot("confusion_matrix", labels, [int(p["prob"] >= decision) for p in predictions],
                               name="confusion.json")
         live.log_sklearn_plot("precision_recall", labels, [p["prob"] for p in predictions], name="pr.json")
 
@@ -62,10 +65,10 @@ def main() -> None:
     (model_dir / "best.yaml").write_text(best_path.read_text(encoding="utf-8"))
     write_jsonl(out / "test_predictions.jsonl", predictions)
     write_json(Path("metrics") / agent / "test.json", {
-        "primary": metrics[PRIMARY[agent]], "primary_metric": PRIMARY[agent], "epochs": epochs,
+        "primary": metrics["primary"], "epochs": epochs,
         "train_seconds": round(result.seconds, 1), "test": metrics,
     })
-    print(f"refit@{agent}: test {PRIMARY[agent]}={metrics[PRIMARY[agent]]:.4f} after {epochs} epochs")
+    print(f"refit@{agent}: test primary={metrics['primary']:.4f} after {epochs} epochs")
 
 
 if __name__ == "__main__":

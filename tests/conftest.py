@@ -14,6 +14,16 @@ from psy_agents.data.criteria_text import SYMPTOMS
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = ROOT.parent / "shared" / "external" / "redsm5-public-sample"
 
+
+def copy_public_sample(project: Path) -> None:
+    """The ReDSM5 authors' public sample as the project's redsm5 release (its texts stay out of the repo)."""
+    import shutil
+
+    target = project / "data" / "redsm5"
+    target.mkdir(parents=True)
+    shutil.copy(SHARED_SAMPLE / "redsm5_posts_sample_paraphrased.csv", target / "redsm5_posts.csv")
+    shutil.copy(SHARED_SAMPLE / "redsm5_annotations_sample_paraphrased.csv", target / "redsm5_annotations.csv")
+
 PHRASES = {
     "DEPRESSED_MOOD": "I feel empty and sad every single day.",
     "ANHEDONIA": "Nothing I used to love gives me any joy now.",

@@ -28,7 +28,7 @@ def _post(i: int) -> tuple[str, str, list[tuple[str, str | None]]]:
 
 
 def _dataset():
-    criteria, evidence, splits = [], [], {"train": [], "val": [], "test": [], "folds": []}
+    criteria, evidence, splits = [], [], {"train": [], "val": [], "test": []}
     for i in range(39):
         post_id, text, sentences = _post(i)
         splits["train" if i < 27 else "val" if i < 33 else "test"].append(post_id)
@@ -40,6 +40,10 @@ def _dataset():
             answers = [{"start": text.index(s), "end": text.index(s) + len(s), "text": s}
                        for s, shown in sentences if shown == symptom]
             evidence.append({**common, "post": text, "answers": answers, "label": int(bool(answers))})
+    train_val = splits["train"] + splits["val"]
+    fold = [(j + j // 9) % 3 for j in range(len(train_val))]  # posts of one symptom land in different folds
+    splits["folds"] = [{"train": [p for j, p in enumerate(train_val) if fold[j] != k],
+                        "val": [p for j, p in enumerate(train_val) if fold[j] == k]} for k in range(3)]
     return criteria, evidence, splits
 
 
@@ -47,50 +51,58 @@ CRITERIA, EVIDENCE, SPLITS = _dataset()
 CFG = BaselineConfig(max_features=500)
 
 
-def test_models_are_fitted_on_train_posts_only(monkeypatch):
-    fitted = {}
-    for name in ("fit_criteria_models", "fit_post_model"):
-        real = getattr(baseline, name)
-        monkeypatch.setattr(baseline, name, lambda *a, real=real, name=name: fitted.setdefault(name, real(*a)))
-    baseline.criteria_baseline(CRITERIA, SPLITS, CFG)
-    baseline.post_baseline(EVIDENCE, SPLITS, CFG)
-    vocabularies = [m[0].vocabulary_ for m in fitted["fit_criteria_models"].values()] + [
-        fitted["fit_post_model"][0].vocabulary_
-    ]
-    for vocabulary in vocabularies:
-        assert "park" in vocabulary and "sleepless" in vocabulary
-        assert TEST_ONLY_WORD not in vocabulary
+def _report(agent: str) -> dict:
+    return baseline.baseline_report(agent, CRITERIA if agent == "criteria" else EVIDENCE, CRITERIA, SPLITS, CFG)
 
 
-def test_criteria_baseline_reports_and_beats_majority():
-    report = baseline.criteria_baseline(CRITERIA, SPLITS, CFG)
-    assert set(report) == {"val", "test"}
-    for split in report.values():
-        cls = split["cls"]
-        assert {"macro_f1", "binary_f1", "accuracy", "auroc", "ece", "n", "positives", "per_group_f1"} <= set(cls)
-        assert set(cls["per_group_f1"]) <= set(SYMPTOMS)
-        assert split["majority"]["label"] == 0
-        # The symptom words are perfectly predictive here, so TF-IDF must beat "always absent".
-        assert cls["macro_f1"] > split["majority"]["macro_f1"]
-    assert report["test"]["cls"]["n"] == 6 * 9 + 5 * 9  # six posts, five with a symptom sentence, x nine criteria
+@pytest.mark.parametrize("agent", ["criteria", "share"])
+def test_classifiers_never_see_test_posts_nor_thresholds_test_rows(monkeypatch, agent):
+    """The test column trains on train+val and takes its thresholds from out-of-fold predictions."""
+    fitted, thresholded = [], []
+    real_vectorizer, real_fit = baseline._vectorizer, baseline.fit_thresholds
+
+    def vectorizer(cfg):
+        v = real_vectorizer(cfg)
+        real = v.fit_transform
+        v.fit_transform = lambda texts, *a, **k: fitted.append(list(texts)) or real(texts, *a, **k)
+        return v
+
+    monkeypatch.setattr(baseline, "_vectorizer", vectorizer)
+    monkeypatch.setattr(baseline, "fit_thresholds",
+                        lambda agent, records, calibrate: thresholded.append(records) or real_fit(agent, records,
+                                                                                                 calibrate))
+    _report(agent)
+    assert fitted and all(TEST_ONLY_WORD not in text for texts in fitted for text in texts)
+    assert any("park" in text for texts in fitted for text in texts)
+    assert len(thresholded) == 2  # val (fitted on val records) and test (on out-of-fold records)
+    assert all(r["post_id"] not in SPLITS["test"] for records in thresholded for r in records)
+    assert {r["post_id"] for r in thresholded[1]} == set(SPLITS["train"] + SPLITS["val"])
 
 
-def test_post_baseline_reports_post_level_cls_and_no_answer_floor():
-    report = baseline.post_baseline(EVIDENCE, SPLITS, CFG)
-    test = report["test"]
-    assert set(test) == {"post", "cls", "span_no_answer", "majority"}
-    assert test["post"]["n_posts"] == 6
-    assert {"micro_f1", "macro_f1", "per_label_f1"} <= set(test["post"])
-    assert test["cls"]["n"] == 6 * 9
-    span = test["span_no_answer"]
-    assert (span["no_ans_f1"], span["has_ans_f1"]) == (1.0, 0.0)
-    assert span["has_ans_total"] == sum(row["label"] for row in EVIDENCE if row["post_id"] in SPLITS["test"])
-    assert test["post"]["micro_f1"] > 0.5
+@pytest.mark.parametrize("agent", ["criteria", "evidence", "share", "joint"])
+def test_every_entry_has_a_primary_floors_score_zero_and_tfidf_beats_them(agent):
+    report = _report(agent)
+    floors = {"majority", "predict_nothing"} | ({"always_no_answer"} if agent != "criteria" else set())
+    for split in ("val", "test"):
+        assert set(report[split]) == {"tfidf"} | floors
+        for floor in floors:
+            assert report[split][floor] == {"primary": 0.0}
+        # The symptom words are perfectly predictive here, so TF-IDF must beat every floor.
+        assert report[split]["tfidf"]["primary"] > 0.5
+    if agent != "criteria":
+        post = report["test"]["tfidf"]["post"]
+        assert {"micro_f1", "macro_f1", "micro_f1_at_05", "macro_f1_at_05", "floor_micro_f1"} <= set(post)
+
+
+def test_evidence_baseline_answers_with_a_sentence_of_the_post():
+    assert baseline.sentence_spans("I walked. Lately I am sad.  ") == [(0, 9), (10, 26)]
+    report = _report("evidence")
+    assert report["test"]["tfidf"]["evidence_recall"] > 0.5
 
 
 def test_criterion_with_one_train_class_predicts_its_prior():
-    model = baseline.fit_text_classifier(["a b", "c d"], [0, 0], CFG)
-    assert np.array_equal(baseline.positive_proba(model, ["a", "zzz"]), [0.0, 0.0])
+    model = baseline.TextClassifier(["a b", "c d"], [0, 0], CFG)
+    assert np.all(model.log_odds(["a", "zzz"]) < -10)
 
 
 def _write_inputs(root: Path, params: str) -> None:
@@ -115,8 +127,9 @@ def test_stage_writes_rounded_sorted_metrics(tmp_path, monkeypatch, agent):
     text = (tmp_path / "metrics" / agent / "baseline.json").read_text()
     report = json.loads(text)
     assert text == json.dumps(report, sort_keys=True, indent=2) + "\n"
-    assert report["test"]["cls"]["macro_f1"] == round(report["test"]["cls"]["macro_f1"], 4)
-    assert ("post" in report["test"]) == (agent != "criteria")
+    primary = report["test"]["tfidf"]["primary"]
+    assert primary == round(primary, 4)
+    assert ("post" in report["test"]["tfidf"]) == (agent != "criteria")
 
 
 def test_stage_rejects_unknown_param_with_one_line(tmp_path, monkeypatch, capsys):

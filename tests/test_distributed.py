@@ -122,7 +122,7 @@ def distributed_params(backbone: str) -> dict:
     for section, key in (("model", "head_hidden"), ("model", "head_activation"), ("train", "focal_gamma")):
         del params["search"][AGENT][section][key]
     params["hpo"].update(heartbeat_interval=1, grace_period=3, max_retry=1)
-    params["hpo"]["a"].update(n_trials=N_A, tpe_startup=2, pruner="none", top_k=2)
+    params["hpo"]["a"].update(n_trials=N_A, tpe_startup=2, pruner="none", top_k=2, max_resource=1)
     params["hpo"]["b"].update(n_trials=N_B, population_size=2)
     return params
 
@@ -276,11 +276,11 @@ def test_a_worker_killed_mid_trial_leaves_a_trial_that_heartbeats_fail_and_retry
     # grace 8 s: the stage starts while the dead trial still counts as running, runs the other trial, then waits
     root = project(base, tmp_path / "killed", storage=postgres.url("killed"), grace_period=8)
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["hpo"]["a"]["n_trials"] = 2
-    # five epochs, no early stop: the test kills the worker once its trial has reported epoch 1
-    params["train"].update(epochs=5, patience=10, batch_size=8)
-    for key in ("patience", "batch_size"):
-        del params["search"]["common"]["train"][key]
+    # five epochs (a stage A trial trains max_resource, no early stop): the test kills the worker once its trial
+    # has reported epoch 1
+    params["hpo"]["a"].update(n_trials=2, max_resource=5)
+    params["train"]["batch_size"] = 8
+    del params["search"]["common"]["train"]["batch_size"]
     write_params(root, params)
 
     # open the study as the stage does, without running a trial, so that the worker's trial is the only one

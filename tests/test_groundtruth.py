@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PARAMS, SHARED_SAMPLE, run_stage, synthetic_release, write_release
+from conftest import PARAMS, SHARED_SAMPLE, copy_public_sample, run_stage, synthetic_release, write_release
 
 from psy_agents.data.io import read_jsonl
 
@@ -115,6 +115,35 @@ def test_bom_and_crlf_are_valid_input(project):
     assert out["metrics"]["match"]["sentences"]["exact"] == len(rows)
 
 
+def test_windows_cutting_a_gold_span_are_counted_per_split(project, tiny_backbone):
+    from psy_agents.models.backbone import load_tokenizer
+
+    write_release(project / "data" / "redsm5", *synthetic_release(60))
+    tokenizer = load_tokenizer(tiny_backbone)
+    counts = {}
+    for max_length in (120, 512):  # short windows (about one token per character) cut spans; long ones hold posts
+        (project / "params.yaml").write_text(PARAMS % ("fail", "drop", 3) + (
+            f"model: {{backbone: {tiny_backbone}, max_length: {max_length}, doc_stride: 16}}\n"))
+        out = run_ok(project)
+        windows = out["metrics"]["windows"]
+        assert (windows["backbone"], windows["max_length"], windows["doc_stride"]) == (tiny_backbone, max_length, 16)
+        counts[max_length] = windows
+    for name in ("train", "val", "test"):
+        short, whole_posts = counts[120][name], counts[512][name]
+        assert short["cut_span"] > 0 and whole_posts["cut_span"] == 0
+        assert whole_posts["windows"] == whole_posts["whole_span"] == whole_posts["examples"]  # one window each
+        assert short["whole_span"] + short["cut_span"] <= short["windows"]
+    # the longest train gold span in tokens, counted on the post's own tokens
+    train = set(out["splits"]["train"])
+    longest = 0
+    for ex in out["evidence"]:
+        if ex["post_id"] in train and ex["answers"]:
+            offsets = tokenizer(ex["post"], add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+            longest = max(longest, *(sum(1 for s, e in offsets if s < a["end"] and a["start"] < e)
+                                     for a in ex["answers"]))
+    assert counts[120]["train"]["longest_span_tokens"] == counts[512]["train"]["longest_span_tokens"] == longest
+
+
 def _expect_error(project: Path, *needles: str) -> str:
     result = run_stage("groundtruth.py", project)
     assert result.returncode == 2
@@ -176,10 +205,7 @@ def test_bad_status(project):
 
 @pytest.mark.skipif(not SHARED_SAMPLE.is_dir(), reason="../shared/external/redsm5-public-sample is absent")
 def test_public_sample_goes_through_and_reports_match_levels(project):
-    target = project / "data" / "redsm5"
-    target.mkdir(parents=True)
-    shutil.copy(SHARED_SAMPLE / "redsm5_posts_sample_paraphrased.csv", target / "redsm5_posts.csv")
-    shutil.copy(SHARED_SAMPLE / "redsm5_annotations_sample_paraphrased.csv", target / "redsm5_annotations.csv")
+    copy_public_sample(project)
     (project / "params.yaml").write_text(PARAMS % ("fail", "drop", 2))
     out = run_ok(project)
     levels = out["metrics"]["match"]["sentences"]

@@ -83,6 +83,19 @@ def test_space_for_merges_parts_and_adds_augment_only_in_stage_b() -> None:
     assert space_for(SEARCH, "evidence", "a")["model.pooling"]["choices"] == ["cls", "mean"]
 
 
+def test_stage_a_space_never_holds_epochs_or_patience() -> None:
+    """Stage A sets them itself (one horizon, no early stopping) even where params declare them; B samples them."""
+    search = {**SEARCH, "criteria": {"train": {"epochs": {"type": "int", "low": 3, "high": 8}}}}
+    search["common"] = {**SEARCH["common"], "train.patience": {"type": "int", "low": 1, "high": 2},
+                        "train.epochs": {"type": "int", "low": 2, "high": 4}}
+    assert not {"train.epochs", "train.patience"} & set(space_for(search, "criteria", "a"))
+    b = space_for(search, "criteria", "b")
+    assert b["train.epochs"] == {"type": "int", "low": 3, "high": 8} and "train.patience" in b
+    params = yaml.safe_load(PARAMS.read_text())
+    for agent in AGENTS:
+        assert not {"train.epochs", "train.patience"} & set(space_for(params["search"], agent, "a"))
+
+
 def test_errors_name_the_part_an_entry_came_from() -> None:
     bad = {**SEARCH, "evidence": {"train": {"lr": {"type": "float", "low": 1.0, "high": 0.1}}}}
     with pytest.raises(InputError, match=r"params.yaml search.evidence.train.lr: low"):

@@ -44,6 +44,8 @@ def test_hpo_config_rejects_inconsistent_stage_settings() -> None:
         build(HpoConfig, {"a": {"objectives": ["primary", "ece"], "directions": ["maximize", "minimize"]}}, "hpo")
     with pytest.raises(InputError, match="hpo.b.train_fraction=0"):
         build(HpoConfig, {"b": {"train_fraction": 0}}, "hpo")
+    with pytest.raises(InputError, match="use 1 <= min_resource <= max_resource"):
+        build(HpoConfig, {"a": {"min_resource": 4, "max_resource": 2}}, "hpo")
     # each stage takes only its own settings: stage B has no pruner, stage C samples nothing
     with pytest.raises(InputError, match=r"hpo.b: unknown key\(s\) pruner"):
         build(HpoConfig, {"b": {"pruner": "none"}}, "hpo")
@@ -132,7 +134,7 @@ def test_search_trials_train_on_the_train_fraction_and_validate_on_every_val_pos
     seen = []
 
     class Result:
-        best_metrics, best_epoch, epochs_run = {"macro_f1": 0.5}, 1, 1
+        best_metrics, best_epoch, epochs_run = {"primary": 0.5}, 1, 1
 
     def fake_train(run, train_ex, val_ex, **_):
         posts = {ex["post_id"] for ex in train_ex}
@@ -151,3 +153,92 @@ def test_search_trials_train_on_the_train_fraction_and_validate_on_every_val_pos
     assert again == seen[0] and val == set(val_posts)
     assert len(half) == 20 and positives == 10  # stratified: half of each kind of post
     assert other != half and whole == set(train_posts)
+
+
+def test_stage_a_trials_train_max_resource_epochs_on_one_schedule_horizon(monkeypatch, tmp_path, tiny_backbone):
+    """Every stage A trial, the params.yaml seed included, trains hpo.a.max_resource epochs with early stopping off,
+    whatever params and the search say: each LR schedule spans exactly those epochs, so Hyperband's rungs compare
+    trials at the same point of their schedules."""
+    from conftest import tiny_examples
+
+    import psy_agents.hpo.stages as stages
+    import psy_agents.training.loop as loop
+
+    schedules = []
+    build_scheduler = loop.build_scheduler
+
+    def spy(optimizer, cfg, num_training_steps):
+        schedules.append((cfg, num_training_steps, build_scheduler(optimizer, cfg, num_training_steps)))
+        return schedules[-1][2]
+
+    monkeypatch.setattr(loop, "build_scheduler", spy)
+    criteria, _ = tiny_examples()
+    posts = sorted({ex["post_id"] for ex in criteria})
+    search = {"common": {"train": {"lr": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
+                                   "epochs": {"type": "int", "low": 1, "high": 2},
+                                   "patience": {"type": "int", "low": 1, "high": 2}}}}
+    inputs = stages.StageInputs(
+        agent="criteria", search=search, hpo=HpoConfig(a=StageAConfig(max_resource=3, pruner="none")), tfidf=None,
+        sections={"model": {"backbone": tiny_backbone, "max_length": 160, "head_hidden": 16}, "augment": {},
+                  "train": {"epochs": 1, "patience": 1, "threads": 1, "precision": "fp32"}},
+        examples=criteria, splits={"train": posts[:14], "val": posts[14:]}, out_dir=tmp_path,
+    )
+    objective, space = stages.make_objective(inputs, "a", inputs.hpo.a, progress=False)
+    assert list(space) == ["train.lr"]
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial(stages.default_seed(inputs, "a")["params"])
+    study.optimize(objective, n_trials=2)
+    assert [t.user_attrs["epochs"] for t in study.trials] == [3, 3]
+    assert len(schedules) == 2
+    for cfg, steps, scheduler in schedules:
+        assert (cfg.epochs, cfg.patience) == (3, 0)
+        assert scheduler.last_epoch == steps  # the schedule ends with the last step of epoch max_resource
+    # the same stage as stage B would see it: nothing fixed, the sampled or base epochs train
+    assert stages.stage_fixed(inputs.hpo.b) == {}
+
+
+def test_stage_b_seeds_keep_the_horizon_stage_a_scored_them_at_where_b_can_take_it() -> None:
+    import psy_agents.hpo.stages as stages
+
+    ranked = [{"trial": 4, "epochs": 8, "params": {"train.lr": 1e-4}}]
+    epochs = {"type": "int", "low": 3, "high": 8}
+    inputs = stages.StageInputs(agent="criteria", sections={}, hpo=HpoConfig(), tfidf=None, examples=[], splits={},
+                                out_dir=Path("unused"), search={"criteria": {"train": {"epochs": epochs}}})
+    assert stages.seeds_from_a(inputs, ranked) == [
+        {"params": {"train.lr": 1e-4, "train.epochs": 8}, "source": "hpo_a:trial4"}]
+    inputs.search["criteria"]["train"]["epochs"] = {**epochs, "high": 4}  # 8 is outside: B's sampler draws it
+    assert stages.seeds_from_a(inputs, ranked)[0]["params"] == {"train.lr": 1e-4}
+    inputs.search = {}  # B does not search epochs: the base config's train
+    assert stages.seeds_from_a(inputs, ranked)[0]["params"] == {"train.lr": 1e-4}
+
+
+def test_stage_c_fits_refit_thresholds_on_pooled_out_of_fold_predictions(tmp_path, monkeypatch):
+    """Refit has no held-out split: its thresholds come from the winner's fold models' predictions of their own
+    validation parts, pooled over folds, and never from a fold's training rows."""
+    import psy_agents.hpo.stages as stages
+    from psy_agents.evaluation.scoring import fit_thresholds
+
+    posts = [f"p{i}" for i in range(6)]
+    folds = [{"train": posts[2:], "val": posts[:2]}, {"train": posts[:2] + posts[4:], "val": posts[2:4]},
+             {"train": posts[:4], "val": posts[4:]}]
+    examples = [{"post_id": p, "sentence_id": 0, "symptom": "FATIGUE", "label": i % 2} for i, p in enumerate(posts)]
+
+    def fake_train(run, train_ex, val_ex, **_):
+        assert not {e["post_id"] for e in train_ex} & {e["post_id"] for e in val_ex}
+
+        class Result:
+            best_metrics, best_epoch = {"primary": 0.5}, 1
+            # a fold model's predictions of its own validation part
+            best_predictions = [{**e, "logit": 2.0 * e["label"] - 1.0 + 0.1 * int(e["post_id"][1:])} for e in val_ex]
+        return Result()
+
+    monkeypatch.setattr(stages, "train", fake_train)
+    inputs = stages.StageInputs(
+        agent="criteria", sections={"model": {}, "train": {}, "augment": {}}, search={}, hpo=HpoConfig(),
+        tfidf=None, examples=examples, splits={"train": posts[:4], "val": posts[4:], "folds": folds},
+        out_dir=tmp_path,
+    )
+    cv = stages.cross_validate(inputs, [{"trial": 0, "params": {}}], progress=False)
+    oof = [{**e, "logit": 2.0 * e["label"] - 1.0 + 0.1 * int(e["post_id"][1:])} for f in folds for e in examples
+           if e["post_id"] in f["val"]]
+    assert cv["candidates"][0]["thresholds"] == fit_thresholds("criteria", oof, False)

@@ -8,7 +8,9 @@ from conftest import tiny_examples
 from psy_agents.config import run_config
 from psy_agents.errors import InputError
 from psy_agents.training.loop import DivergedError, train
-from psy_agents.training.tasks import PRIMARY
+from psy_agents.training import loop
+from psy_agents.evaluation.scoring import fit_thresholds
+from psy_agents.training.tasks import needs_calibration, thresholds_of
 
 
 def tiny_run(agent: str, backbone: str, **train_overrides):
@@ -36,7 +38,7 @@ def test_each_agent_trains_and_reports_its_primary_metric(agent, tiny_backbone):
     result = train(tiny_run(agent, tiny_backbone), train_ex, val_ex, callbacks=(lambda e, l, m: seen.append(e),))
     assert seen == [1, 2]
     assert result.epochs_run == 2 and result.best_epoch in (1, 2)
-    assert 0.0 <= result.best_metrics[PRIMARY[agent]] <= 1.0
+    assert 0.0 <= result.best_metrics["primary"] <= 1.0
     assert len(result.best_predictions) == len(val_ex)
     if agent != "criteria":
         # a window longer than max_length: the post was split into several windows
@@ -133,27 +135,45 @@ def test_windows_of_a_positive_without_located_span_train_neither_head(tiny_back
     assert task.loss(outputs, batch).item() > 0.0
 
 
-def test_thresholds_are_fitted_on_training_examples_only(tiny_backbone):
-    from psy_agents.training.tasks import calibration_sample
-
+def test_thresholds_are_fitted_on_validation_records_never_on_training_rows(tiny_backbone, monkeypatch):
     _, evidence = tiny_examples()
     train_ex, val_ex = split(evidence)
-    # One epoch, so the validation labels cannot pick another epoch's weights either.
-    result = train(tiny_run("share", tiny_backbone, epochs=1), train_ex, val_ex)
-    fitted = float(result.model.decision_threshold), float(result.model.null_threshold)
-    assert result.best_metrics["threshold"] == pytest.approx(fitted[0])
-    # Flipping every validation label changes the scores but not the thresholds: val is never fitted on.
-    flipped = [{**e, "label": 1 - e["label"], "answers": []} for e in val_ex]
-    again = train(tiny_run("share", tiny_backbone, epochs=1), train_ex, flipped)
-    assert again.best_metrics["f1"] != result.best_metrics["f1"]
-    assert (float(again.model.decision_threshold), float(again.model.null_threshold)) == fitted
-    # A fixed threshold is used as given.
+    fitted_on = []
+    monkeypatch.setattr(loop, "fit_thresholds",
+                        lambda agent, records, calibrate: fitted_on.append(records) or fit_thresholds(
+                            agent, records, calibrate))
+    run = tiny_run("share", tiny_backbone, epochs=1)
+    result = train(run, train_ex, val_ex)
+    train_posts = {e["post_id"] for e in train_ex}
+    assert fitted_on and all(r["post_id"] not in train_posts for records in fitted_on for r in records)
+    # The saved thresholds are those of the validation predictions the reported scores come from.
+    assert thresholds_of(result.model) == fit_thresholds("share", result.best_predictions, needs_calibration(run))
+    assert result.best_metrics["thresholds"] == thresholds_of(result.model)
+    # A fixed threshold is used as given, and nothing is fitted.
+    fitted_on.clear()
     fixed = train(tiny_run("share", tiny_backbone, epochs=1, threshold=0.3), train_ex, val_ex)
-    assert fixed.best_metrics["threshold"] == pytest.approx(0.3)
-    with pytest.raises(InputError, match="train.calib_examples=0"):
-        train(tiny_run("share", tiny_backbone, epochs=1, calib_examples=0), train_ex, val_ex)
-    # The calibration sample is class-balanced and weighted back to the real balance.
-    labels = [1] * 10 + [0] * 90
-    chosen, weights = calibration_sample(labels, 20, seed=0)
-    assert sum(labels[i] for i in chosen) == 10 and len(chosen) == 20
-    assert sum(w for i, w in zip(chosen, weights) if labels[i] == 0) == pytest.approx(90)
+    assert fixed.best_metrics["thresholds"]["decision"] == pytest.approx(0.3) and not fitted_on
+
+
+@pytest.mark.parametrize("neg_ratio", [0.0, 1.0])
+def test_balanced_class_weights_keep_the_mean_probability_at_the_prevalence(tiny_backbone, neg_ratio):
+    """Labels independent of the text at prevalence 0.2: the model can only learn the prior. Balanced weights
+    (and subsampled negatives) shift the learned odds; the prior shift must undo that exactly."""
+    import numpy as np
+
+    from psy_agents.training.tasks import make_task
+    from psy_agents.models.backbone import load_tokenizer
+
+    criteria, _ = tiny_examples()
+    rng = np.random.default_rng(0)
+    labelled = [{**e, "label": int(rng.random() < 0.2)} for e in criteria]
+    train_ex, val_ex = split(labelled)
+    prevalence = np.mean([e["label"] for e in train_ex])
+    run = tiny_run("criteria", tiny_backbone, epochs=3, class_weights="balanced", neg_ratio=neg_ratio,
+                   threshold=0.5, lr=3e-3)
+    result = train(run, train_ex, None)
+    task = make_task(run, load_tokenizer(tiny_backbone))
+    records = task.records(result.model, task.features(val_ex), val_ex, loop._predictor(
+        run, load_tokenizer(tiny_backbone), next(result.model.parameters()).device))
+    mean_prob = float(np.mean(1 / (1 + np.exp(-np.array([r["logit"] for r in records])))))
+    assert abs(mean_prob - prevalence) <= 0.02

@@ -7,6 +7,7 @@ from psy_agents.evaluation.metrics import (
     classification_metrics,
     expected_calibration_error,
     post_level_metrics,
+    symptom_f1,
 )
 
 
@@ -79,17 +80,34 @@ def test_post_level_rejects_unknown_symptom():
         post_level_metrics(["p"], ["SPECIAL_CASE"], [1], np.array([0.9]))
 
 
-def test_best_threshold_maximises_macro_f1_between_examples():
-    assert best_threshold([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(0.25)
+def test_best_threshold_maximises_symptom_f1_between_examples():
+    one = ["FATIGUE"] * 4
+    assert best_threshold([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], one) == pytest.approx(0.25)
     # No positive: nothing should be predicted positive, so the threshold sits above every probability.
-    assert best_threshold([0, 0, 0], [0.1, 0.2, 0.3]) > 0.3
+    assert best_threshold([0, 0, 0], [0.1, 0.2, 0.3], one[:3]) > 0.3
+    # One threshold for all symptoms, chosen on their mean F1: catching ANHEDONIA's 0.35 costs FATIGUE one false
+    # positive (F1 1 -> 2/3) and gains ANHEDONIA F1 0 -> 1.
+    y = [1, 0, 1, 0]
+    prob = [0.9, 0.4, 0.35, 0.1]
+    symptoms = ["FATIGUE", "FATIGUE", "ANHEDONIA", "ANHEDONIA"]
+    t = best_threshold(y, prob, symptoms)
+    assert t == pytest.approx(0.225)
+    assert symptom_f1(y, np.array(prob) >= t, symptoms) == pytest.approx((2 / 3 + 1) / 2)
 
 
-def test_best_threshold_weights_undo_a_balanced_sample():
-    y, prob = [0, 0, 0, 1, 1], [0.1, 0.2, 0.6, 0.5, 0.9]
-    # Unweighted, catching the 0.5 positive costs one false positive (0.6) and is worth it...
-    assert best_threshold(y, prob) == pytest.approx(0.35)
-    # ...but when each sampled negative stands for 50 real ones, that false positive is 50 of them.
-    fitted = best_threshold(y, prob, weights=[50, 50, 50, 1, 1])
-    assert fitted == pytest.approx(0.75)
-    assert classification_metrics(y, prob, fitted)["binary_f1"] == pytest.approx(2 / 3)
+def test_symptom_f1_perfect_is_one_and_trivial_predictors_score_zero():
+    y = [1, 0, 0, 1, 0, 0]
+    symptoms = ["FATIGUE"] * 3 + ["ANHEDONIA"] * 3
+    assert symptom_f1(y, y, symptoms) == 1.0
+    assert symptom_f1(y, [0] * 6, symptoms) == 0.0  # predict nothing = the majority class
+    # A symptom without any positive here is left out rather than scored 0 or 1 by convention.
+    assert symptom_f1(y + [0], y + [0], symptoms + ["APPETITE_CHANGE"]) == 1.0
+
+
+def test_post_level_reports_the_authors_threshold_and_the_predict_nothing_floor():
+    rows = _rows([("p1", {"FATIGUE"}, {"FATIGUE": 0.4}), ("p2", set(), {"FATIGUE": 0.1})])
+    m = post_level_metrics(*rows, threshold=0.3)
+    assert m["micro_f1"] == 1.0  # at the fitted threshold both posts are right
+    assert m["micro_f1_at_05"] == pytest.approx(0.5)  # at 0.5 p1 becomes NO_SYMPTOMS: TP 1 (p2), FP 1, FN 1
+    # Predicting no symptom anywhere still gets NO_SYMPTOMS right for p2 (F1 2/3), the nine symptoms 0.
+    assert m["floor_micro_f1"] == pytest.approx(0.5) and m["floor_macro_f1"] == pytest.approx(2 / 3 / 10)

@@ -4,6 +4,8 @@ import pytest
 from psy_agents.evaluation.spans import (
     best_answers,
     best_null_threshold,
+    evidence_counts,
+    evidence_f1,
     exact_match,
     normalize_answer,
     squad_v2_scores,
@@ -123,15 +125,36 @@ def test_squad_v2_scores_empty_subset_is_none():
     assert scores["f1"] == 1.0
 
 
+def test_evidence_counts_words_by_position():
+    post = "I sleep badly. I am sad, so sad."
+    sad = (post.index("I am"), len(post))
+    assert evidence_counts(post, sad, [sad]) == [5, 5, 5]
+    # Only the second "sad" is predicted: a bag of words would count it as matching the first one too.
+    second = (post.rindex("sad"), post.rindex("sad") + 3)
+    assert evidence_counts(post, second, [(post.index("I am"), post.index(","))]) == [1, 3, 0]
+    assert evidence_counts(post, None, [sad]) == [0, 5, 0]
+    assert evidence_counts(post, sad, []) == [5, 0, 0]
+
+
+def test_evidence_f1_perfect_is_one_and_no_answer_scores_zero():
+    post = "I sleep badly. I am sad."
+    golds = [[(0, 14)], [], [(15, 24)], []]
+    perfect = [evidence_counts(post, g[0] if g else None, g) for g in golds]
+    assert evidence_f1(perfect)["evidence_f1"] == 1.0
+    no_answer = [evidence_counts(post, None, g) for g in golds]
+    assert evidence_f1(no_answer) == {"evidence_precision": 0.0, "evidence_recall": 0.0, "evidence_f1": 0.0}
+    # Pooled: one right span (3 words) and one spurious answer (3 words) on a pair without evidence.
+    pooled = evidence_f1([evidence_counts(post, (0, 14), [(0, 14)]), evidence_counts(post, (15, 24), [])])
+    assert pooled["evidence_precision"] == 0.5 and pooled["evidence_recall"] == 1.0
+
+
 def test_best_null_threshold_answers_exactly_the_margins_worth_answering():
-    # Margins (best span - null): answering the first two gains F1, the third loses it, the fourth has no span.
-    margins, f1_answer, f1_null = [2.0, 1.0, -1.0, -np.inf], [1.0, 0.5, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]
-    t = best_null_threshold(margins, f1_answer, f1_null)
+    # Margins (best span - null) and [predicted, gold, both] words: the first two answers are right, the third is
+    # spurious, the fourth pair has no valid span.
+    margins = [2.0, 1.0, -1.0, -np.inf]
+    counts = [[3, 3, 3], [2, 4, 2], [5, 0, 0], [0, 2, 0]]
+    t = best_null_threshold(margins, counts)
     assert [m + t >= 0 for m in margins] == [True, True, False, False]
-    # Weights decide between answering both (wins the second, loses the first) and answering neither.
-    margins, f1_answer, f1_null = [2.0, 1.0], [0.0, 1.0], [1.0, 0.0]
-    assert 1.0 + best_null_threshold(margins, f1_answer, f1_null, weights=[1, 3]) >= 0
-    assert 2.0 + best_null_threshold(margins, f1_answer, f1_null, weights=[3, 1]) < 0
     # Every answer wrong: answer nothing.
-    t = best_null_threshold([3.0, 2.0], [0.0, 0.0], [1.0, 1.0])
+    t = best_null_threshold([3.0, 2.0], [[4, 0, 0], [4, 3, 0]])
     assert 3.0 + t < 0

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
+from conftest import tiny_examples
 
+from psy_agents.config import run_config
 from psy_agents.data.tokenize import collate, encode_spans, length_batches
+from psy_agents.errors import InputError
 from psy_agents.evaluation.spans import best_answers
+from psy_agents.models.agents import build_model
 from psy_agents.models.backbone import load_tokenizer
+from psy_agents.training.tasks import make_task
 
 
 def long_example():
@@ -68,3 +75,93 @@ def test_collate_pads_to_the_batch_longest():
     batch = collate(feats, [0, len(feats) - 1], tokenizer.pad_token_id)
     assert batch["input_ids"].shape == (2, max(len(feats.columns["input_ids"][i]) for i in (0, len(feats) - 1)))
     assert batch["attention_mask"][1].sum() == len(feats.columns["input_ids"][-1])
+
+
+def cut_example():
+    filler = " ".join(f"day {i} was ok." for i in range(12))
+    evidence = "i never sleep now."
+    post = f"{filler} {evidence} {filler}"
+    start = post.index(evidence)
+    return {"post_id": "p1", "symptom": "SLEEP_ISSUES", "criterion": "A.4", "criterion_text": "Too little sleep.",
+            "post": post, "answers": [{"start": start, "end": start + len(evidence), "text": evidence}], "label": 1}
+
+
+def window_kind(context, answer) -> str:
+    """whole / cut / none, from the window's post character range alone."""
+    lo = next(o for o in context if o is not None)[0]
+    hi = [o for o in context if o is not None][-1][1]
+    if lo <= answer["start"] and answer["end"] <= hi:
+        return "whole"
+    return "cut" if answer["start"] < hi and lo < answer["end"] else "none"
+
+
+def test_a_window_boundary_cutting_the_gold_span_gives_no_span_target(tiny_backbone):
+    # The tiny tokenizer has about one token per character, so this post spans many short windows.
+    example, tokenizer = cut_example(), load_tokenizer(tiny_backbone)
+    answer = example["answers"][0]
+    cols = encode_spans([example], tokenizer, max_length=48, stride=16, cache=False).columns
+    kinds = []
+    for i, context in enumerate(cols["offset_mapping"]):
+        kind = window_kind(context, answer)
+        kinds.append(kind)
+        s, e = cols["start_positions"][i], cols["end_positions"][i]
+        if kind == "whole":  # targets the span
+            assert example["post"][context[s][0] : context[e][1]] == answer["text"]
+            assert (cols["cut"][i], cols["labels"][i]) == (0, 1)
+        elif kind == "cut":  # part of the evidence: a positive window without a span target, never CLS-trained
+            assert (s, e, cols["cut"][i], cols["labels"][i]) == (0, 0, 1, 1)
+        else:  # no part of it: no answer, CLS
+            assert (s, e, cols["cut"][i], cols["labels"][i]) == (0, 0, 0, 0)
+    assert {"whole", "cut", "none"} <= set(kinds)
+
+
+def test_cut_windows_train_the_classification_head_but_not_the_span_head(tiny_backbone):
+    example, tokenizer = cut_example(), load_tokenizer(tiny_backbone)
+    model = {"backbone": tiny_backbone, "max_length": 48, "doc_stride": 16, "head_hidden": 16}
+    for agent, expect_loss in (("evidence", False), ("share", True)):
+        run = run_config(agent, {"model": model})
+        task = make_task(run, tokenizer)
+        features = task.features([example], cache=False)
+        task.build_loss(features)
+        cut = [i for i, c in enumerate(features.columns["cut"]) if c]
+        assert cut and set(cut) <= set(task.epoch_indices(features, np.random.default_rng(0)))  # positives: kept
+        batch = collate(features, cut, 0)
+        torch.manual_seed(0)
+        outputs = build_model(agent, run.model)(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+        assert (task.loss(outputs, batch).item() > 0.0) == expect_loss
+
+
+def tokens_overlapping(tokenizer, post: str, answer: dict) -> int:
+    offsets = tokenizer(post, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    return sum(1 for s, e in offsets if s < answer["end"] and answer["start"] < e)
+
+
+def test_default_max_answer_tokens_is_the_longest_train_gold_span(tiny_backbone):
+    from psy_agents.training.loop import train
+
+    _, evidence = tiny_examples()
+    tokenizer = load_tokenizer(tiny_backbone)
+    longest = max(tokens_overlapping(tokenizer, ex["post"], a) for ex in evidence for a in ex["answers"])
+    # Windows of 96 tokens, most of them criterion text, hold no gold span whole; the longest is still measured.
+    model = {"backbone": tiny_backbone, "max_length": 96, "doc_stride": 16, "head_hidden": 16}
+    run = run_config("evidence", {"model": model})
+    assert run.train.max_answer_tokens is None
+    task = make_task(run, tokenizer)
+    features = task.features(evidence, cache=False)
+    assert not any(s > 0 for s in features.columns["start_positions"])
+    holder = torch.nn.Module()
+    task.size_answers(holder, features, evidence)
+    assert int(holder.max_answer_tokens) == longest
+
+    # through the loop, on longer windows: the buffer the model carries into post-processing
+    model["max_length"] = 160
+    run = run_config("evidence", {"model": model, "train": {"epochs": 1, "precision": "fp32", "batch_size": 8}})
+    result = train(run, evidence, evidence[:18])
+    assert int(result.model.max_answer_tokens) == longest
+
+    fixed = make_task(run_config("evidence", {"model": model, "train": {"max_answer_tokens": 5}}), tokenizer)
+    fixed.size_answers(holder, features, evidence)
+    assert int(holder.max_answer_tokens) == 5
+    negatives = [ex for ex in evidence if not ex["answers"]]
+    with pytest.raises(InputError, match="max_answer_tokens is null"):
+        task.size_answers(holder, task.features(negatives, cache=False), negatives)

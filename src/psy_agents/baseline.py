@@ -1,17 +1,29 @@
-"""TF-IDF + logistic-regression reference for every agent, fitted on the TRAIN posts only.
+"""TF-IDF + logistic-regression reference for every agent, and the trivial floors, scored as the agents are.
 
-Logistic regression rather than the reference notebooks' LinearSVC: it gives probabilities directly, so AUROC, ECE and
-the 0.5 threshold mean the same as for the neural agents, without CalibratedClassifierCV's inner folds (which fail
-when a criterion has fewer positives than folds, as rare criteria do in small train splits). class_weight="balanced"
-because every criterion is a small minority class; it trades calibration (ECE) for recall, as the reference did.
+Every predictor here produces the records the agents' tasks produce (training.tasks), so `fit_thresholds` and
+`score` compute the same `primary` for the baseline, the floors and the neural agents:
+
+- criteria: one sentence classifier per criterion (TF-IDF + logistic regression);
+- evidence, share, joint: a post classifier (TF-IDF + one-vs-rest logistic regression over the nine symptoms) for
+  the symptom decisions, and as the evidence span of (post, criterion) the post's sentence (split by pysbd) that
+  the criterion's sentence classifier scores highest, answered when its log-odds clear the null threshold.
+
+As for the models, thresholds are fitted on predictions of data the classifiers did not train on: the val column
+trains on train and fits on val (as a trial does); the test column trains on train+val (as refit does) and takes
+its thresholds from out-of-fold predictions over the K folds of train+val (as refit takes stage C's).
+Logistic regression gives log-odds directly; class_weight="balanced" multiplies the odds by n0/n1, which is undone
+exactly (as the agents' prior shift is). The floors predict the train majority class (0: no symptom), nothing at
+all, or "no answer" everywhere, with no threshold to fit.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pysbd
 from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -22,15 +34,19 @@ from psy_agents.config import BaselineConfig
 from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.data.examples import select
 from psy_agents.errors import InputError
-from psy_agents.evaluation.metrics import classification_metrics, post_level_metrics
-from psy_agents.evaluation.spans import span_scored, squad_v2_scores
+from psy_agents.evaluation.spans import evidence_counts, span_scored
+from psy_agents.evaluation.scoring import SCALAR_METRICS, fit_thresholds, score
 
 Row = dict[str, Any]
 EVAL_SPLITS = ("val", "test")
+# The evidence agent's probability is a span margin: calibrated on held-out predictions, as for the model.
+CALIBRATE = {"criteria": False, "evidence": True, "share": False, "joint": False}
+FLOOR_THRESHOLDS = {"decision": 0.5, "null": 0.0, "calib_scale": 1.0, "calib_bias": 0.0}
+_LOGIT_CAP = 50.0
 
 
-def split_rows(rows: Sequence[Row], splits: dict[str, list[Any]], name: str) -> list[Row]:
-    selected = select(rows, splits[name])
+def split_rows(rows: Sequence[Row], post_ids: list[Any], name: str) -> list[Row]:
+    selected = select(rows, post_ids)
     if not selected:
         raise InputError(f"split {name!r} has no examples; check split.* ratios in params.yaml")
     return selected
@@ -46,64 +62,55 @@ def _logreg(cfg: BaselineConfig) -> LogisticRegression:
     return LogisticRegression(C=cfg.C, class_weight="balanced", max_iter=1000)
 
 
-def fit_text_classifier(texts: Sequence[str], labels: Sequence[int], cfg: BaselineConfig) -> Pipeline | DummyClassifier:
-    # A criterion with one class in train (possible on tiny corpora) cannot fit a logistic regression;
-    # predicting its train prior is the honest baseline there.
-    if len(set(labels)) < 2:
-        return DummyClassifier(strategy="prior").fit(list(texts), list(labels))
-    return make_pipeline(_vectorizer(cfg), _logreg(cfg)).fit(list(texts), list(labels))
+class TextClassifier:
+    """TF-IDF + balanced logistic regression; `log_odds` refers to the training class balance."""
+
+    def __init__(self, texts: Sequence[str], labels: Sequence[int], cfg: BaselineConfig) -> None:
+        labels = list(labels)
+        positives = sum(labels)
+        # A class absent from train (tiny corpora) cannot fit a regression: its train prior is the honest answer.
+        if positives in (0, len(labels)):
+            self.model: Pipeline | DummyClassifier = DummyClassifier(strategy="prior").fit(list(texts), labels)
+            self.shift = 0.0
+        else:
+            self.model = make_pipeline(_vectorizer(cfg), _logreg(cfg)).fit(list(texts), labels)
+            self.shift = float(np.log(positives / (len(labels) - positives)))  # balanced weights: odds x n0/n1
+
+    def log_odds(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(self.model, DummyClassifier):
+            prior = float(self.model.class_prior_[list(self.model.classes_).index(1)]) if 1 in self.model.classes_ else 0.0
+            return np.full(len(texts), _logit(prior))
+        return self.model.decision_function(list(texts)) + self.shift
 
 
-def positive_proba(model: Pipeline | DummyClassifier, texts: Sequence[str]) -> np.ndarray:
-    classes = list(model.classes_)
-    if 1 not in classes:
-        return np.zeros(len(texts))
-    return model.predict_proba(list(texts))[:, classes.index(1)]
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return float(np.clip(np.log(p / (1 - p)), -_LOGIT_CAP, _LOGIT_CAP))
 
 
-def majority_metrics(train_labels: Sequence[int], y_true: Sequence[int]) -> dict[str, Any]:
-    """Macro F1 of always predicting the majority class of train: the floor a real model must beat."""
-    label = int(np.mean(train_labels) > 0.5)
-    return {"label": label, "macro_f1": classification_metrics(y_true, np.full(len(y_true), float(label)))["macro_f1"]}
-
-
-def fit_criteria_models(train: Sequence[Row], cfg: BaselineConfig) -> dict[str, Pipeline | DummyClassifier]:
-    """One sentence classifier per criterion, from that criterion's train examples."""
+def fit_sentence_models(criteria_rows: Sequence[Row], cfg: BaselineConfig) -> dict[str, TextClassifier]:
+    """One sentence classifier per criterion, from that criterion's (sentence, criterion) examples."""
     models = {}
     for symptom in SYMPTOMS:
-        rows = [row for row in train if row["symptom"] == symptom]
+        rows = [row for row in criteria_rows if row["symptom"] == symptom]
         if not rows:
             raise InputError(f"no train examples for {symptom}; rerun `dvc repro groundtruth`")
-        models[symptom] = fit_text_classifier([r["sentence"] for r in rows], [r["label"] for r in rows], cfg)
+        models[symptom] = TextClassifier([r["sentence"] for r in rows], [r["label"] for r in rows], cfg)
     return models
 
 
-def _criteria_proba(models: dict[str, Pipeline | DummyClassifier], rows: Sequence[Row]) -> np.ndarray:
-    prob = np.zeros(len(rows))
+def criteria_records(models: dict[str, TextClassifier], rows: Sequence[Row]) -> list[Row]:
+    logit = np.zeros(len(rows))
     for symptom, model in models.items():
         idx = [i for i, row in enumerate(rows) if row["symptom"] == symptom]
         if idx:
-            prob[idx] = positive_proba(model, [rows[i]["sentence"] for i in idx])
-    return prob
+            logit[idx] = model.log_odds([rows[i]["sentence"] for i in idx])
+    return [{"post_id": r["post_id"], "sentence_id": r["sentence_id"], "symptom": r["symptom"], "label": r["label"],
+             "logit": float(z)} for r, z in zip(rows, logit, strict=True)]
 
 
-def criteria_baseline(examples: Sequence[Row], splits: dict[str, list[Any]], cfg: BaselineConfig) -> dict[str, Any]:
-    """Per split: `cls` (classification_metrics, per-symptom F1) and `majority` for the criteria agent."""
-    train = split_rows(examples, splits, "train")
-    models = fit_criteria_models(train, cfg)
-    report = {}
-    for name in EVAL_SPLITS:
-        rows = split_rows(examples, splits, name)
-        y = [row["label"] for row in rows]
-        report[name] = {
-            "cls": classification_metrics(y, _criteria_proba(models, rows), groups=[r["symptom"] for r in rows]),
-            "majority": majority_metrics([r["label"] for r in train], y),
-        }
-    return report
-
-
-def _posts(rows: Sequence[Row]) -> tuple[list[Any], list[str], np.ndarray]:
-    """Post ids, post texts and the post x SYMPTOMS label matrix of per (post, criterion) rows."""
+def _posts(rows: Sequence[Row]) -> tuple[dict[Any, int], list[str], np.ndarray]:
+    """Post index, post texts and the post x SYMPTOMS label matrix of per (post, criterion) rows."""
     index: dict[Any, int] = {}
     texts: list[str] = []
     for row in rows:
@@ -113,44 +120,123 @@ def _posts(rows: Sequence[Row]) -> tuple[list[Any], list[str], np.ndarray]:
     labels = np.zeros((len(texts), len(SYMPTOMS)), dtype=int)
     for row in rows:
         labels[index[row["post_id"]], SYMPTOMS.index(row["symptom"])] |= int(row["label"])
-    return list(index), texts, labels
+    return index, texts, labels
 
 
-def fit_post_model(train: Sequence[Row], cfg: BaselineConfig) -> Pipeline:
-    """TF-IDF on post text + one-vs-rest logistic regression over the nine symptoms."""
-    _, texts, labels = _posts(train)
-    return make_pipeline(_vectorizer(cfg), OneVsRestClassifier(_logreg(cfg))).fit(texts, labels)
+@functools.lru_cache(maxsize=1)
+def _segmenter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
-def _post_split_report(model: Pipeline, rows: Sequence[Row], train_labels: Sequence[int]) -> dict[str, Any]:
-    ids, texts, _ = _posts(rows)
-    post_prob = model.predict_proba(texts)
-    position = {post_id: i for i, post_id in enumerate(ids)}
-    prob = np.array([post_prob[position[r["post_id"]], SYMPTOMS.index(r["symptom"])] for r in rows])
-    y = [row["label"] for row in rows]
-    symptoms = [row["symptom"] for row in rows]
-    scored = [rows[i] for i in span_scored(rows)]
-    return {
-        "post": post_level_metrics([r["post_id"] for r in rows], symptoms, y, prob),
-        "cls": classification_metrics(y, prob, groups=symptoms),
-        # Always answering "no answer": the span score any evidence model must beat.
-        # Scored on the rows the agents' span scores use: label-1 rows without a located span are left out.
-        "span_no_answer": squad_v2_scores(
-            [""] * len(scored), [[a["text"] for a in r["answers"]] for r in scored]
-        ),
-        "majority": majority_metrics(train_labels, y),
-    }
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of a post (pysbd), stripped of surrounding whitespace."""
+    spans = []
+    for sent in _segmenter().segment(text):
+        start = sent.start + len(sent.sent) - len(sent.sent.lstrip())
+        end = sent.start + len(sent.sent.rstrip())
+        if end > start:
+            spans.append((start, end))
+    return spans
 
 
-def post_baseline(
-    evidence_examples: Sequence[Row], splits: dict[str, list[Any]], cfg: BaselineConfig
+class PostBaseline:
+    """Symptom decisions from the post classifier, evidence from the best-scoring sentence of the post."""
+
+    def __init__(self, evidence_rows: Sequence[Row], criteria_rows: Sequence[Row], cfg: BaselineConfig) -> None:
+        _, texts, labels = _posts(evidence_rows)
+        self.posts = make_pipeline(_vectorizer(cfg), OneVsRestClassifier(_logreg(cfg))).fit(texts, labels)
+        positives = labels.sum(axis=0).clip(1, len(texts) - 1)
+        self.shift = np.log(positives / (len(texts) - positives))  # balanced weights, per symptom
+        self.sentences = fit_sentence_models(criteria_rows, cfg)
+
+    def records(self, rows: Sequence[Row]) -> list[Row]:
+        index, texts, _ = _posts(rows)
+        post_logit = self.posts.decision_function(texts).reshape(len(texts), -1) + self.shift
+        spans = {post_id: sentence_spans(texts[i]) for post_id, i in index.items()}
+        best: dict[tuple[Any, str], tuple[float, int, int]] = {}
+        for symptom, model in self.sentences.items():
+            for post_id, i in index.items():
+                if not spans[post_id]:
+                    continue
+                scores = model.log_odds([texts[i][s:e] for s, e in spans[post_id]])
+                k = int(np.argmax(scores))
+                best[post_id, symptom] = (float(scores[k]), *spans[post_id][k])
+        scored = set(span_scored(rows))
+        records = []
+        for j, row in enumerate(rows):
+            i = index[row["post_id"]]
+            golds = [(g["start"], g["end"]) for g in row["answers"]]
+            found = best.get((row["post_id"], row["symptom"]))
+            span = None if found is None else (found[1], found[2])
+            records.append({
+                "post_id": row["post_id"], "symptom": row["symptom"], "label": row["label"], "scored": j in scored,
+                "gold": [[g["start"], g["end"], g["text"]] for g in row["answers"]],
+                "span": [-1, -1, ""] if span is None else [span[0], span[1], texts[i][span[0]:span[1]]],
+                "margin": None if found is None else found[0],
+                "counts": evidence_counts(texts[i], span, golds),
+                "logit": float(post_logit[i, SYMPTOMS.index(row["symptom"])]),
+            })
+        return records
+
+
+def floor_records(agent: str, rows: Sequence[Row], train_rows: Sequence[Row]) -> dict[str, list[Row]]:
+    """Records of the trivial predictors: the train majority class, predict nothing, always "no answer"."""
+    majority = _LOGIT_CAP if np.mean([r["label"] for r in train_rows]) > 0.5 else -_LOGIT_CAP
+
+    scored = set(span_scored(rows)) if agent != "criteria" else set()
+
+    def constant(logit: float) -> list[Row]:
+        out = []
+        for j, row in enumerate(rows):
+            record = {"post_id": row["post_id"], "symptom": row["symptom"], "label": row["label"], "logit": logit}
+            if agent == "criteria":
+                record["sentence_id"] = row["sentence_id"]
+            else:
+                golds = [(g["start"], g["end"]) for g in row["answers"]]
+                record.update(scored=j in scored, gold=[[g["start"], g["end"], g["text"]] for g in row["answers"]],
+                              span=[-1, -1, ""], margin=None, counts=evidence_counts(row["post"], None, golds))
+            out.append(record)
+        return out
+
+    floors = {"majority": constant(majority), "predict_nothing": constant(-_LOGIT_CAP)}
+    if agent != "criteria":
+        floors["always_no_answer"] = constant(majority)
+    return floors
+
+
+def headline(metrics: dict, agent: str) -> dict[str, Any]:
+    """The scalar metrics an HPO objective may name, plus the post-level ReDSM5 protocol for the span agents."""
+    out = {name: metrics[name] for name in SCALAR_METRICS[agent] if name in metrics}
+    if "post" in metrics:
+        out["post"] = {k: metrics["post"][k] for k in ("micro_f1", "macro_f1", "micro_f1_at_05", "macro_f1_at_05",
+                                                        "floor_micro_f1", "floor_macro_f1")}
+    return out
+
+
+def baseline_report(
+    agent: str, examples: Sequence[Row], criteria_examples: Sequence[Row], splits: dict[str, Any],
+    cfg: BaselineConfig,
 ) -> dict[str, Any]:
-    """Per split: `post` (ReDSM5 post-level micro/macro F1), `cls` over (post, criterion) rows, `span_no_answer`,
-    `majority`: the reference for the evidence, share and joint agents."""
-    train = split_rows(evidence_examples, splits, "train")
-    model = fit_post_model(train, cfg)
-    train_labels = [row["label"] for row in train]
-    return {
-        name: _post_split_report(model, split_rows(evidence_examples, splits, name), train_labels)
-        for name in EVAL_SPLITS
-    }
+    """{val, test} -> {tfidf, majority, predict_nothing[, always_no_answer]}, each with its `primary`."""
+
+    def fit(post_ids: list[Any]):
+        train = split_rows(examples, post_ids, "train")
+        if agent == "criteria":
+            models = fit_sentence_models(train, cfg)
+            return lambda rows: criteria_records(models, rows)
+        model = PostBaseline(train, select(criteria_examples, post_ids), cfg)
+        return model.records
+
+    train_ids, val_ids, test_ids = splits["train"], splits["val"], splits["test"]
+    val_records = fit(train_ids)(split_rows(examples, val_ids, "val"))
+    oof = [r for fold in splits["folds"] for r in fit(fold["train"])(split_rows(examples, fold["val"], "fold val"))]
+    test_records = fit(train_ids + val_ids)(split_rows(examples, test_ids, "test"))
+    thresholds = {"val": fit_thresholds(agent, val_records, CALIBRATE[agent]),
+                  "test": fit_thresholds(agent, oof, CALIBRATE[agent])}
+    report = {}
+    for name, records, fitted_on in (("val", val_records, train_ids), ("test", test_records, train_ids + val_ids)):
+        rows = split_rows(examples, splits[name], name)
+        report[name] = {"tfidf": headline(score(agent, records, thresholds[name])[0], agent)}
+        for floor, floor_rows in floor_records(agent, rows, select(examples, fitted_on)).items():
+            report[name][floor] = {"primary": score(agent, floor_rows, FLOOR_THRESHOLDS)[0]["primary"]}
+    return report

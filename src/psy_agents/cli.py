@@ -67,7 +67,7 @@ def worker_command(args: argparse.Namespace) -> None:
 
 
 def _headline(metrics: dict) -> str:
-    keys = ("primary", "macro_f1", "f1", "exact", "ece")
+    keys = ("primary", "evidence_f1", "symptom_f1", "f1", "ece")
     return ", ".join(f"{k}={metrics[k]:.4f}" for k in keys if isinstance(metrics.get(k), float))
 
 

@@ -47,6 +47,9 @@ class SplitConfig:
     test_size: float = 0.15
     val_size: float = 0.15
     folds: int = 3
+    # Per data.source: `post` (every post its own group) or a regex whose first capture group names a post's group
+    # (its writer); a post id it does not match is its own group. No group spans two splits or two folds' val parts.
+    group_by: dict[str, str] = field(default_factory=lambda: {"demo": "post", "redsm5": r"^(s_\d+)_"})
 
 
 @dataclass(frozen=True)
@@ -89,15 +92,14 @@ class TrainConfig:
     # At most this many negatives (label-0 pairs, no-answer windows) per positive, redrawn each epoch; <= 0: all.
     neg_ratio: float = 2.0
     n_best: int = 20
-    max_answer_tokens: int = 64
+    max_answer_tokens: int | None = None  # None: the longest gold span of the training examples, in tokens
     patience: int = 2  # early stopping on the validation primary metric; 0 = off
     min_delta: float = 0.0
     precision: str = "auto"  # auto | fp32 | bf16
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
-    # Decision threshold on P(label=1); None = fitted after each epoch on `calib_examples` training examples (the
-    # macro-F1 best), together with the span agents' answer-vs-null threshold (the span-F1 best).
+    # Decision threshold on P(label=1); None = fitted after each epoch on the validation records (the best primary),
+    # with the span agents' answer-vs-null threshold and, where needed, the calibration (training.tasks).
     threshold: float | None = None
-    calib_examples: int = 400  # half positives, half negatives, importance-weighted back to the real class balance
 
 
 @dataclass(frozen=True)
@@ -297,7 +299,7 @@ class StageAConfig(SearchConfig):
     constant_liar: bool = True  # parallel workers avoid proposing what a running trial already tries
     pruner: str = "hyperband"  # hyperband | none
     min_resource: int = 1  # Hyperband resources are epochs (trials report once per epoch)
-    max_resource: int = 8
+    max_resource: int = 8  # the epochs of every trial (train.epochs, one LR-schedule horizon) unless pruned
     reduction_factor: int = 3
     top_k: int = 3  # configs exported to topk.json (and enqueued into stage B)
 
@@ -307,6 +309,9 @@ class StageAConfig(SearchConfig):
             raise InputError(f"{where}.pruner: {self.pruner!r} unknown; use hyperband | none")
         if self.pruner != "none" and len(self.objectives) > 1:
             raise InputError(f"{where}.pruner: Optuna cannot prune multi-objective trials; set pruner: none")
+        if not 1 <= self.min_resource <= self.max_resource:
+            raise InputError(f"{where}: min_resource={self.min_resource}, max_resource={self.max_resource}: both "
+                             "are epochs; use 1 <= min_resource <= max_resource")
 
 
 @dataclass(frozen=True)

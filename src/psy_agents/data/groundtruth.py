@@ -1,4 +1,4 @@
-"""Turn a release (posts + sentence annotations) into the examples of every agent, split by post.
+"""Turn a release (posts + sentence annotations) into the examples of every agent, split by post group.
 
 Every row that does not make it into the examples is counted under `dropped` in the returned report, so
 metrics/groundtruth.json accounts for all input records. Handling (documented in the README):
@@ -25,7 +25,8 @@ from psy_agents.config import DataConfig, SplitConfig
 from psy_agents.data.criteria_text import CRITERIA, NO_SYMPTOMS, SYMPTOMS, criterion_id, description
 from psy_agents.data.matching import LEVELS, find_sentence
 from psy_agents.data.release import ANNOTATIONS_FILE, read_release
-from psy_agents.data.splits import split_posts
+from psy_agents.data.splits import group_pattern, post_groups, split_posts
+from psy_agents.data.tokenize import encode_spans, longest_answer_tokens
 from psy_agents.errors import InputError
 
 
@@ -178,12 +179,15 @@ def build_examples(posts: pd.DataFrame, rows: pd.DataFrame, cfg: DataConfig) -> 
     return criteria, evidence, {p: frozenset(s) for p, s in post_symptoms.items()}, report
 
 
-def split_report(criteria: list[dict], evidence: list[dict], splits: dict, post_symptoms: dict) -> tuple[dict, dict]:
-    """Posts, examples and labels per split, and per symptom."""
+def split_report(
+    criteria: list[dict], evidence: list[dict], splits: dict, post_symptoms: dict, groups: dict[str, str]
+) -> tuple[dict, dict]:
+    """Posts, groups, examples and labels per split, and per symptom."""
     split_of = {p: name for name in ("train", "val", "test") for p in splits[name]}
     per_split = {
         name: {
             "posts": len(splits[name]),
+            "groups": len({groups[p] for p in splits[name]}),
             "posts_without_symptoms": sum(1 for p in splits[name] if not post_symptoms[p]),
             "criteria_examples": 0,
             "criteria_positive": 0,
@@ -217,18 +221,47 @@ def split_report(criteria: list[dict], evidence: list[dict], splits: dict, post_
 def build_groundtruth(data_cfg: DataConfig, split_cfg: SplitConfig) -> GroundTruth:
     if data_cfg.source not in ("demo", "redsm5"):
         raise InputError(f"params.yaml data.source={data_cfg.source!r}: choose demo or redsm5")
+    pattern = group_pattern(split_cfg, data_cfg.source)  # a bad rule fails before the release is read
     posts, annotations = read_release(Path(data_cfg.input_dir))
     posts, post_report = clean_posts(posts)
     rows, annotation_report = clean_annotations(annotations, set(posts["post_id"]), data_cfg)
     criteria, evidence, post_symptoms, match_report = build_examples(posts, rows, data_cfg)
-    splits = split_posts(post_symptoms, split_cfg)
-    per_split, per_symptom = split_report(criteria, evidence, splits, post_symptoms)
+    groups = post_groups(sorted(post_symptoms), pattern)
+    splits = split_posts(post_symptoms, split_cfg, groups)
+    per_split, per_symptom = split_report(criteria, evidence, splits, post_symptoms, groups)
+    split_summary = {
+        "group_by": split_cfg.group_by[data_cfg.source],
+        "folds": len(splits["folds"]),
+        "fold_val_groups": [len({groups[p] for p in fold["val"]}) for fold in splits["folds"]],
+        "stratified": splits["stratified"],
+    }
     report = {
         "source": data_cfg.source,
         "posts": post_report,
         "annotations": annotation_report,
         "match": match_report,
-        "splits": per_split | {"folds": len(splits["folds"]), "stratified": splits["stratified"]},
+        "splits": per_split | split_summary,
         "symptoms": per_symptom,
     }
     return GroundTruth(criteria, evidence, splits, report)
+
+
+def window_report(evidence: list[dict], splits: dict, tokenizer, max_length: int, stride: int) -> dict:
+    """Per split, the windows (as the span agents cut them) of the evidence examples with a gold span: how many hold
+    a whole gold span, how many a window boundary cuts one (those train no span target), and the longest gold span
+    in tokens (the default train.max_answer_tokens on train). Other examples have no span a window could cut."""
+    split_of = {p: name for name in ("train", "val", "test") for p in splits[name]}
+    report = {}
+    for name in ("train", "val", "test"):
+        examples = [ex for ex in evidence if ex["answers"] and split_of[ex["post_id"]] == name]
+        block = {"examples": len(examples), "windows": 0, "whole_span": 0, "cut_span": 0, "longest_span_tokens": 0}
+        if examples:
+            features = encode_spans(examples, tokenizer, max_length, stride, cache=False)
+            block.update(
+                windows=len(features),
+                whole_span=sum(1 for s in features.columns["start_positions"] if s > 0),
+                cut_span=sum(features.columns["cut"]),
+                longest_span_tokens=longest_answer_tokens(features, examples),
+            )
+        report[name] = block
+    return report

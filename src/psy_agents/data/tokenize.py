@@ -3,7 +3,8 @@
 Span examples (criterion description, post) are cut into overlapping windows as in transformers' run_qa.py:
 `truncation="only_second"`, `stride=doc_stride`, `return_overflowing_tokens`. A window's target is the first gold
 answer lying wholly inside it, else the CLS position (no answer), so evidence late in a long post is never
-truncated away: it is simply in a later window.
+truncated away: it is simply in a later window. A window whose boundary cuts a gold answer (and that holds no whole
+one) is marked `cut`: it shows evidence (label 1) but has no span target, since CLS would teach it "no answer".
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def encode_spans(examples: list[dict], tokenizer, max_length: int, stride: int, 
         return_offsets_mapping=True,
     )
     columns: dict[str, list] = {name: enc[name] for name in MODEL_INPUTS if name in enc}
-    starts, ends, offsets, labels, spanless = [], [], [], [], []
+    starts, ends, offsets, labels, spanless, cut = [], [], [], [], [], []
     for i, window_offsets in enumerate(enc["offset_mapping"]):
         example = examples[enc["overflow_to_sample_mapping"][i]]
         sequence_ids = enc.sequence_ids(i)
@@ -94,10 +95,14 @@ def encode_spans(examples: list[dict], tokenizer, max_length: int, stride: int, 
                 start = next(t for t in range(first, last + 1) if context[t][1] > answer["start"])
                 end = next(t for t in range(last, first - 1, -1) if context[t][0] < answer["end"])
                 break
+        partial = start == 0 and any(
+            answer["start"] < context[last][1] and context[first][0] < answer["end"] for answer in example["answers"]
+        )
         starts.append(start)
         ends.append(end)
         offsets.append(context)
-        labels.append(int(start > 0))
+        labels.append(int(start > 0 or partial))
+        cut.append(int(partial))
         # Label 1 but no located span (see groundtruth): no trustworthy span target for this window.
         spanless.append(int(example["label"] == 1 and not example["answers"]))
     columns.update(
@@ -106,12 +111,27 @@ def encode_spans(examples: list[dict], tokenizer, max_length: int, stride: int, 
         offset_mapping=offsets,
         labels=labels,
         spanless=spanless,
+        cut=cut,
         example_index=list(enc["overflow_to_sample_mapping"]),
     )
     features = Features(columns)
     if cache:
         _CACHE[key] = features
     return features
+
+
+def longest_answer_tokens(features: Features, examples: list[dict]) -> int:
+    """Tokens of the longest gold answer of `examples` (0 without any), counted as best_answers counts a predicted
+    span's length: the post tokens the answer overlaps. `features` are encode_spans' windows of the same examples;
+    their union covers every post token, so an answer that no single window holds whole is measured too."""
+    tokens: dict[int, set] = {}
+    for example, context in zip(features.columns["example_index"], features.columns["offset_mapping"], strict=True):
+        tokens.setdefault(example, set()).update(tuple(o) for o in context if o is not None)
+    return max(
+        (sum(1 for s, e in tokens[i] if s < answer["end"] and answer["start"] < e)
+         for i, example in enumerate(examples) for answer in example["answers"]),
+        default=0,
+    )
 
 
 def length_batches(lengths: list[int], batch_size: int, rng: np.random.Generator | None) -> list[list[int]]:
@@ -140,7 +160,7 @@ def collate(features: Features, indices: list[int], pad_id: int) -> dict[str, to
         pad = pad_id if name == "input_ids" else 0
         rows = [features.columns[name][i] for i in indices]
         batch[name] = torch.tensor([r + [pad] * (width - len(r)) for r in rows], dtype=torch.long)
-    for name in ("labels", "start_positions", "end_positions", "spanless"):
+    for name in ("labels", "start_positions", "end_positions", "spanless", "cut"):
         if name in features.columns:
             batch[name] = torch.tensor([features.columns[name][i] for i in indices], dtype=torch.long)
     return batch

@@ -8,6 +8,7 @@ best span by more than `null_threshold`. The scoring functions reproduce the off
 
 from __future__ import annotations
 
+import bisect
 import collections
 import re
 import string
@@ -80,27 +81,64 @@ def best_answers(
     return answers
 
 
-def best_null_threshold(
-    margins: Sequence[float], f1_answer: Sequence[float], f1_null: Sequence[float],
-    weights: Sequence[float] | None = None,
-) -> float:
-    """The `null_threshold` of best_answers with the best (weighted) mean F1, as SQuAD v2's find_best_thresh.
+_WORD = re.compile(r"\w+")
 
-    `margins[i]` = best span score - null score of example i (-inf without a valid span); an example is answered iff
-    margin + threshold >= 0 and then scores f1_answer[i], else f1_null[i]. Each cut is placed midway between margins.
+
+def evidence_counts(context: str, predicted: tuple[int, int] | None, golds: Sequence[tuple[int, int]]) -> list[int]:
+    """[predicted words, gold words, words in both] of one (post, criterion) pair.
+
+    Words are the `\\w+` runs of the post, counted by position (not as a bag, unlike SQuAD's token F1); a word
+    belongs to a span it overlaps. A no-answer prediction has no words, and neither has a pair without evidence.
+    """
+    starts, ends = [], []
+    for match in _WORD.finditer(context):
+        starts.append(match.start())
+        ends.append(match.end())
+
+    def words(span: tuple[int, int]) -> set[int]:
+        return set(range(bisect.bisect_right(ends, span[0]), bisect.bisect_left(starts, span[1])))
+
+    gold = set().union(*(words(g) for g in golds)) if golds else set()
+    pred = words(predicted) if predicted is not None else set()
+    return [len(pred), len(gold), len(pred & gold)]
+
+
+def evidence_f1(counts: Sequence[Sequence[int]]) -> dict[str, float]:
+    """Evidence precision, recall and F1 over words, pooled over all (post, criterion) pairs.
+
+    A predicted span's words count toward precision, gold evidence words toward recall, and a no-answer prediction
+    adds to neither: answering "no answer" everywhere scores 0, unlike SQuAD v2 F1, where it scores the share of
+    pairs without evidence.
+    """
+    pred, gold, both = (np.asarray(counts, dtype=float).reshape(-1, 3).sum(axis=0) if len(counts) else (0, 0, 0))
+    return {
+        "evidence_precision": float(both / pred) if pred else 0.0,
+        "evidence_recall": float(both / gold) if gold else 0.0,
+        "evidence_f1": float(2 * both / (pred + gold)) if both else 0.0,
+    }
+
+
+def best_null_threshold(margins: Sequence[float], counts: Sequence[Sequence[int]]) -> float:
+    """The `null_threshold` of best_answers with the best evidence_f1.
+
+    `margins[i]` = best span score - null score of pair i (-inf without a valid span), `counts[i]` the
+    evidence_counts of answering it with that span; a pair is answered iff margin + threshold >= 0. Answering the k
+    highest margins gives F1 = 2 * both / (predicted + all gold words), so every cut is scored at once; each cut is
+    placed midway between margins.
     """
     m = np.asarray(margins, dtype=float)
-    gain = np.asarray(f1_answer, dtype=float) - np.asarray(f1_null, dtype=float)
-    w = np.ones_like(m) if weights is None else np.asarray(weights, dtype=float)
+    c = np.asarray(counts, dtype=float).reshape(-1, 3)
     answerable = np.isfinite(m)
     if not answerable.any():
         return 0.0
     order = np.argsort(-m[answerable], kind="stable")  # answer the k highest margins
     sorted_m = m[answerable][order]
-    totals = np.concatenate([[0.0], np.cumsum((w * gain)[answerable][order])])
+    pred = np.concatenate([[0.0], np.cumsum(c[answerable][order, 0])])
+    both = np.concatenate([[0.0], np.cumsum(c[answerable][order, 2])])
+    f1 = np.divide(2 * both, pred + c[:, 1].sum(), out=np.zeros_like(both), where=both > 0)
     # Only cuts between distinct margins can be realised by a threshold.
     valid = np.concatenate([[True], sorted_m[:-1] > sorted_m[1:], [True]])
-    k = int(np.argmax(np.where(valid, totals, -np.inf)))
+    k = int(np.argmax(np.where(valid, f1, -np.inf)))
     if k == 0:
         return -float(sorted_m[0]) - 1.0
     if k == len(sorted_m):

@@ -18,6 +18,9 @@ from psy_agents.errors import InputError
 SECTIONS = {"model": ModelConfig, "train": TrainConfig, "augment": AugmentConfig}
 FIELDS = {f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 ENTRY_KEYS = {"type", "low", "high", "log", "step", "choices", "condition"}
+# Stage A sets these in every trial (hpo/stages.py stage_fixed): its trials share one epoch horizon and only the
+# pruner stops them. They leave stage A's space even where search.common or search.{agent} declares them for B.
+STAGE_A_FIXED = ("train.epochs", "train.patience")
 
 
 def flatten(part: Any, where: str, prefix: str = "") -> dict[str, dict[str, Any]]:
@@ -114,7 +117,8 @@ def validate_space(space: dict[str, Any], where: str = "search", origin: dict[st
 
 
 def space_for(search: dict[str, Any] | None, agent: str, stage: str) -> dict[str, dict[str, Any]]:
-    """Flat, validated space of one agent and stage: common + agent part (+ augment part in stage B).
+    """Flat, validated space of one agent and stage: common + agent part (+ augment part in stage B), without
+    STAGE_A_FIXED in stage A.
 
     An agent entry with the key of a common one replaces it in place, so conditions declared in common still see
     their key first.
@@ -125,6 +129,8 @@ def space_for(search: dict[str, Any] | None, agent: str, stage: str) -> dict[str
     origin: dict[str, str] = {}
     for part in parts:
         for key, entry in flatten(search.get(part), f"search.{part}").items():
+            if stage == "a" and key in STAGE_A_FIXED:
+                continue
             space[key] = entry
             origin[key] = f"search.{part}"
     validate_space(space, origin=origin)

@@ -1,6 +1,7 @@
 """The logic of HPO stages A, B, C and refit; stages/hpo.py and stages/refit.py are thin wrappers around it.
 
-A: TPE + Hyperband, one objective, `trial.report` then `should_prune` every epoch; exports the top-K.
+A: TPE + Hyperband, one objective, every trial toward hpo.a.max_resource epochs, `trial.report` then
+`should_prune` every epoch; exports the top-K.
 B: NSGA-II over (primary up, ECE down by default), stage A's top-K enqueued first, augmentation joins the space.
 C: real K-fold cross-validation (folds grouped by post, from splits.json) of the best Pareto configs.
 Refit: the CV winner trained on train+val for the epochs CV found best, evaluated once on test.
@@ -47,6 +48,7 @@ from psy_agents.config import (
 from psy_agents.data.examples import PROCESSED, load_examples, load_splits, select
 from psy_agents.data.splits import post_subset
 from psy_agents.errors import InputError
+from psy_agents.evaluation.scoring import SCALAR_METRICS, fit_thresholds
 from psy_agents.hpo.space import base_values, defaults_in_space, space_for, suggest, validate_space
 from psy_agents.hpo.study import (
     _database_url,
@@ -59,7 +61,7 @@ from psy_agents.hpo.study import (
     topk,
 )
 from psy_agents.training.loop import DivergedError, train
-from psy_agents.training.tasks import PRIMARY, SCALAR_METRICS
+from psy_agents.training.tasks import needs_calibration
 
 log = logging.getLogger(__name__)
 
@@ -105,19 +107,39 @@ def build_run(inputs: StageInputs, flat: dict[str, Any]) -> RunConfig:
 
 
 def objective_values(agent: str, metrics: dict, objectives: tuple[str, ...]) -> list[float]:
-    """`primary` is the agent's selection metric; any other name is a top-level metric key (e.g. ece)."""
-    return [float(metrics[PRIMARY[agent] if name == "primary" else name]) for name in objectives]
+    """Top-level metric keys: `primary` (every agent's selection metric), ece, ..."""
+    return [float(metrics[name]) for name in objectives]
+
+
+def stage_fixed(cfg: SearchConfig) -> dict[str, Any]:
+    """What a stage sets in every trial outside its space (space.STAGE_A_FIXED). Stage A: hpo.a.max_resource
+    epochs with early stopping off. One horizon is one LR schedule (warm-up and decay over the same epochs), so
+    Hyperband's rungs compare trials at the same point of their schedules, and only the pruner stops a trial."""
+    if not isinstance(cfg, StageAConfig):
+        return {}
+    return {"train.epochs": cfg.max_resource, "train.patience": 0}
 
 
 def default_seed(inputs: StageInputs, stage: str) -> dict:
-    """params.yaml's own config as a seed trial: a short search then never ends below the defaults it started from."""
+    """params.yaml's own config as a seed trial: a short search then never ends below the defaults it started from.
+    It runs through the stage's objective, so in stage A it trains the same horizon as every other trial."""
     space = space_for(inputs.search, inputs.agent, stage)
-    return {"params": defaults_in_space(space, base_values(build_run(inputs, {}))), "source": "params.yaml"}
+    base = base_values(build_run(inputs, stage_fixed(getattr(inputs.hpo, stage))))
+    return {"params": defaults_in_space(space, base), "source": "params.yaml"}
+
+
+def seeds_from_a(inputs: StageInputs, ranked: list[dict]) -> list[dict]:
+    """Stage A's top-K (topk.json) as stage B's first trials. Each keeps the horizon stage A scored it at (its
+    `epochs`, hpo.a.max_resource: a completed stage A trial runs to the end) where stage B's space can take it, so
+    the seed is the config stage A ranked, LR schedule included; elsewhere stage B's sampler draws its epochs."""
+    space = space_for(inputs.search, inputs.agent, "b")
+    return [{"params": {**r["params"], **defaults_in_space(space, {"train.epochs": r["epochs"]})},
+             "source": f"hpo_a:trial{r['trial']}"} for r in ranked]
 
 
 def check_objectives(agent: str, stage: str, cfg: SearchConfig) -> None:
     """Before any trial trains: every objective is a metric the agent reports (directions: HpoConfig checks)."""
-    known = ("primary", *SCALAR_METRICS[agent])
+    known = SCALAR_METRICS[agent]
     unknown = [name for name in cfg.objectives if name not in known]
     if unknown:
         raise InputError(f"params.yaml hpo.{stage}.objectives: {', '.join(unknown)} is not a metric of {agent}; "
@@ -133,13 +155,14 @@ def search_posts(inputs: StageInputs, cfg: SearchConfig) -> list[str]:
 def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress: bool):
     check_objectives(inputs.agent, stage, cfg)
     space = space_for(inputs.search, inputs.agent, stage)
-    base = base_values(build_run(inputs, {}))
+    fixed = stage_fixed(cfg)
+    base = base_values(build_run(inputs, fixed))
     train_ex = select(inputs.examples, search_posts(inputs, cfg))
     val_ex = select(inputs.examples, inputs.splits["val"])
     single = len(cfg.objectives) == 1
 
     def objective(trial: optuna.Trial) -> float | list[float]:
-        run = build_run(inputs, suggest(trial, space, base))
+        run = build_run(inputs, {**suggest(trial, space, base), **fixed})
 
         def report(epoch: int, loss: float, metrics: dict | None) -> None:
             if single and metrics is not None:
@@ -534,15 +557,16 @@ def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool =
 
         for candidate in candidates[: inputs.hpo.c.candidates]:
             run = build_run(inputs, candidate["params"])
-            scores, best_epochs = [], []
+            scores, best_epochs, oof = [], [], []
             for k, fold in enumerate(folds[:n_folds]):
                 run_k = fold_run(run, k)
                 result = train(
                     run_k, select(inputs.examples, fold["train"]), select(inputs.examples, fold["val"]),
                     augmenter=augmenter_for(run_k), progress=progress,
                 )
-                scores.append(float(result.best_metrics[PRIMARY[inputs.agent]]))
+                scores.append(float(result.best_metrics["primary"]))
                 best_epochs.append(result.best_epoch)
+                oof += result.best_predictions
                 log.info("candidate trial %s fold %d: %.4f", candidate["trial"], k, scores[-1])
             results.append(
                 {
@@ -552,10 +576,12 @@ def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool =
                     "mean": float(np.mean(scores)),
                     "std": float(np.std(scores)),
                     "best_epochs": best_epochs,
+                    # refit's thresholds: fitted on the pooled out-of-fold predictions, which no fold model trained on
+                    "thresholds": fit_thresholds(run.agent, oof, needs_calibration(run)),
                 }
             )
     winner = min(results, key=lambda r: (-r["mean"], r["std"], r["trial"]))
-    return {"metric": PRIMARY[inputs.agent], "folds": n_folds, "candidates": results, "winner": winner["trial"]}
+    return {"metric": "primary", "folds": n_folds, "candidates": results, "winner": winner["trial"]}
 
 
 def refit_epochs(winner: dict) -> int:

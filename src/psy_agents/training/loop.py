@@ -29,7 +29,8 @@ from psy_agents.errors import InputError
 from psy_agents.models.agents import build_model
 from psy_agents.models.backbone import load_tokenizer
 from psy_agents.training.optim import build_optimizer, build_scheduler
-from psy_agents.training.tasks import calibration_sample, make_task, predict, set_thresholds
+from psy_agents.evaluation.scoring import fit_thresholds, score
+from psy_agents.training.tasks import make_task, needs_calibration, predict, set_thresholds, thresholds_of
 
 log = logging.getLogger(__name__)
 
@@ -129,16 +130,9 @@ def train(
         loss_module.to(device)
     # A buffer, so the correction travels with the weights into refit's saved model and its test evaluation.
     model.register_buffer("prior_shift", torch.tensor(task.prior_shift))
-    calib = None
-    if cfg.threshold is None:  # thresholds fitted on training examples only, never on the split being scored
-        if cfg.calib_examples < 2:
-            raise InputError(f"train.calib_examples={cfg.calib_examples}: fitting thresholds needs >= 2 training "
-                             "examples; raise it or fix train.threshold")
-        chosen, weights = calibration_sample([ex["label"] for ex in train_examples], cfg.calib_examples, cfg.seed)
-        calib_examples = [train_examples[i] for i in chosen]
-        calib = (task.features(calib_examples), calib_examples, weights)
-    else:
-        set_thresholds(model, cfg.threshold)
+    task.size_answers(model, train_features, train_examples)
+    if cfg.threshold is not None:
+        set_thresholds(model, task.fixed_thresholds())
     rng = np.random.default_rng(cfg.seed)
     steps_per_epoch = math.ceil(len(task.epoch_indices(train_features, np.random.default_rng(0))) / cfg.batch_size)
     optimizer = build_optimizer(model, cfg)
@@ -180,18 +174,18 @@ def train(
         train_loss = total / max(count, 1)
 
         metrics = predictions = None
-        if calib is not None and (val_features is not None or epoch == cfg.epochs):
-            task.fit_thresholds(model, *calib, predict_fn)
         if val_features is not None:
-            metrics, predictions = task.evaluate(model, val_features, val_examples, predict_fn)
+            records = task.records(model, val_features, val_examples, predict_fn)
+            if cfg.threshold is None:  # fitted on validation records, never on examples the model trained on
+                set_thresholds(model, fit_thresholds(run.agent, records, needs_calibration(run)))
+            metrics, predictions = score(run.agent, records, thresholds_of(model))
         result.history.append({"epoch": epoch, "train_loss": train_loss, "val": metrics})
         for callback in callbacks:
             callback(epoch, train_loss, metrics)
         if metrics is None:
             continue
-        score = metrics[task.primary]
-        if score > best_score + cfg.min_delta:
-            best_score, stale = score, 0
+        if metrics["primary"] > best_score + cfg.min_delta:
+            best_score, stale = metrics["primary"], 0
             best_state = copy.deepcopy(model.state_dict())
             result.best_epoch, result.best_metrics, result.best_predictions = epoch, metrics, predictions
         else:
@@ -207,9 +201,14 @@ def train(
 
 
 def evaluate(run: RunConfig, model: torch.nn.Module, examples: list[dict]) -> tuple[dict, list[dict]]:
-    """Metrics and predictions of a trained model on a split (refit's single test evaluation)."""
+    """Metrics and predictions of a trained model on a split under its saved thresholds (refit's single test
+    evaluation). Without fitted thresholds (a run trained without validation) it refuses: no threshold is ever
+    fitted on the split being scored."""
+    if not hasattr(model, "decision_threshold"):
+        raise InputError("the model has no fitted thresholds: train it with a validation split, or set them from "
+                         "held-out predictions (stage C's out-of-fold thresholds), or fix train.threshold")
     device = next(model.parameters()).device
     tokenizer = load_tokenizer(run.model.backbone)
     task = make_task(run, tokenizer)
-    return task.evaluate(model, task.features(examples), examples, _predictor(run, tokenizer, device))
-
+    records = task.records(model, task.features(examples), examples, _predictor(run, tokenizer, device))
+    return score(run.agent, records, thresholds_of(model))

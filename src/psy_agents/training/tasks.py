@@ -1,33 +1,37 @@
 """What differs between agents, behind one small interface the training loop calls.
 
 A task turns examples into features, picks the training features of an epoch (negatives subsampled), computes the
-loss of a batch and evaluates a model on a split. `CriteriaTask` classifies (sentence, criterion) pairs;
-`SpanTask` extracts evidence spans from windows of (criterion, post) and, for share/joint, also classifies each
-window; an example's probability is the maximum over its windows.
+loss of a batch and turns a model's outputs into per-example records. Records hold nothing that depends on a
+threshold, so the same pure functions serve every split: `fit_thresholds` fits the decision threshold, the
+span agents' answer-vs-null threshold and the calibration on records of held-out data (a trial's validation split,
+stage C's out-of-fold predictions), and `score` computes the metrics. `CriteriaTask` classifies (sentence, criterion)
+pairs; `SpanTask` extracts evidence spans from windows of (criterion, post) and, for share/joint, also classifies
+each window; an example's classification logit is the maximum over its windows.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 from torch import nn
 
 from psy_agents.config import RunConfig
-from psy_agents.data.tokenize import MODEL_INPUTS, Features, collate, encode_criteria, encode_spans, length_batches
-from psy_agents.evaluation.metrics import best_threshold, classification_metrics, post_level_metrics
-from psy_agents.evaluation.spans import best_answers, best_null_threshold, span_scored, squad_v2_scores, token_f1
+from psy_agents.data.tokenize import (
+    MODEL_INPUTS,
+    Features,
+    collate,
+    encode_criteria,
+    encode_spans,
+    length_batches,
+    longest_answer_tokens,
+)
+from psy_agents.errors import InputError
+from psy_agents.evaluation.spans import best_answers, evidence_counts, span_scored
 from psy_agents.training.losses import ClassificationLoss, span_loss
 
-# The validation metric each agent is selected on (HPO objective, early stopping, CV).
-PRIMARY = {"criteria": "macro_f1", "evidence": "f1", "share": "primary", "joint": "primary"}
-# The top-level scalar validation metrics of each agent: what an HPO objective may name besides `primary`.
-_SPAN_METRICS = ("exact", "f1", "has_ans_exact", "has_ans_f1", "no_ans_exact", "no_ans_f1", "ece")
-SCALAR_METRICS = {
-    "criteria": ("macro_f1", "binary_f1", "accuracy", "auroc", "ece"),
-    "evidence": _SPAN_METRICS,
-    "share": (*_SPAN_METRICS, "primary"),
-    "joint": (*_SPAN_METRICS, "primary"),
-}
+THRESHOLD_BUFFERS = ("decision", "null", "calib_scale", "calib_bias")
 
 
 def _epoch_class_counts(labels: list[int], ratio: float) -> tuple[int, int, float]:
@@ -53,23 +57,6 @@ def _subsample(labels: list[int], ratio: float, rng: np.random.Generator) -> lis
     return sorted(positives + [negatives[i] for i in keep])
 
 
-def calibration_sample(labels: list[int], size: int, seed: int) -> tuple[list[int], list[float]]:
-    """Indices of up to `size` training examples, half positives and half negatives, and importance weights.
-
-    A class-balanced sample gives the rare positives enough weight to place a threshold; weighting each class back
-    to its share of the split makes the fitted threshold the one that is best at the real class balance.
-    """
-    rng = np.random.default_rng(seed)
-    chosen, weights = [], []
-    for cls in (0, 1):
-        members = [i for i, y in enumerate(labels) if y == cls]
-        take = min(len(members), size // 2)
-        if take:
-            chosen += sorted(rng.choice(members, size=take, replace=False).tolist())
-            weights += [len(members) / take] * take
-    return chosen, weights
-
-
 @torch.no_grad()
 def predict(model: nn.Module, features: Features, batch_size: int, pad_id: int, device, autocast) -> dict:
     """Run the model over all features (sorted by length) and return float32 numpy outputs in feature order."""
@@ -90,32 +77,23 @@ def predict(model: nn.Module, features: Features, batch_size: int, pad_id: int, 
     return out
 
 
-def _sigmoid(margin: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(margin, -50, 50)))
-
-
-def _prior_shift(model: nn.Module) -> float:
-    return float(getattr(model, "prior_shift", 0.0))
-
-
-def _buffer(model: nn.Module, name: str, default: float) -> float:
-    return float(getattr(model, name, default))
-
-
-def set_thresholds(model: nn.Module, decision: float, null: float | None = None) -> None:
+def set_thresholds(model: nn.Module, thresholds: dict[str, float]) -> None:
     """Buffers, so the thresholds travel with the weights: the best epoch's state and refit's saved model."""
-    for name, value in (("decision_threshold", decision), ("null_threshold", null)):
-        if value is None:
-            continue
-        if hasattr(model, name):
-            getattr(model, name).fill_(value)
+    for name in THRESHOLD_BUFFERS:
+        value = float(thresholds[name])
+        if hasattr(model, f"{name}_threshold"):
+            getattr(model, f"{name}_threshold").fill_(value)
         else:
-            model.register_buffer(name, torch.tensor(float(value)))
+            model.register_buffer(f"{name}_threshold", torch.tensor(value, dtype=torch.float64))
 
 
-def _positive_prob(logits: np.ndarray, model: nn.Module) -> np.ndarray:
-    """P(label 1) from 2-class logits, with the model's prior-shift correction (see _epoch_class_counts)."""
-    return _sigmoid(logits[:, 1] - logits[:, 0] + _prior_shift(model))
+def thresholds_of(model: nn.Module) -> dict[str, float]:
+    return {name: float(getattr(model, f"{name}_threshold")) for name in THRESHOLD_BUFFERS}
+
+
+def _positive_logit(logits: np.ndarray, model: nn.Module) -> np.ndarray:
+    """log-odds of label 1 from 2-class logits, with the model's prior-shift correction (see _Task.build_loss)."""
+    return logits[:, 1] - logits[:, 0] + float(model.prior_shift)
 
 
 def _on_targets(loss_fn, has_target: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
@@ -135,7 +113,6 @@ class _Task:
     def __init__(self, run: RunConfig, tokenizer) -> None:
         self.run = run
         self.tokenizer = tokenizer
-        self.primary = PRIMARY[run.agent]
 
     def epoch_indices(self, features: Features, rng: np.random.Generator) -> list[int]:
         return _subsample(features.columns["labels"], self.run.train.neg_ratio, rng)
@@ -144,13 +121,30 @@ class _Task:
         return features.columns["labels"]
 
     def build_loss(self, features: Features) -> nn.Module | None:
-        negatives, positives, self.prior_shift = _epoch_class_counts(
+        """The classification loss, and `prior_shift`: what to add to a trained log-odds so that it refers to the
+        real class balance. Subsampling negatives multiplies the odds the model learns by 1/kept, and class weights
+        (w0, w1) multiply the odds that minimise the weighted loss by w1/w0; both shifts are exact, so they are
+        undone analytically. Focal loss and label smoothing distort probabilities in ways no shift undoes: those
+        runs are calibrated on held-out records instead (see needs_calibration)."""
+        negatives, positives, self.subsample_shift = _epoch_class_counts(
             self._trainable_labels(features), self.run.train.neg_ratio
         )
+        self.prior_shift = self.subsample_shift
         if not self.with_cls:
             return None
         self.cls_loss = ClassificationLoss(self.run.train, [negatives, positives])
+        if self.cls_loss.weight is not None:
+            self.prior_shift += math.log(float(self.cls_loss.weight[0]) / float(self.cls_loss.weight[1]))
         return self.cls_loss
+
+    def fixed_thresholds(self) -> dict[str, float]:
+        """train.threshold set by hand: that decision threshold, no calibration, and for the span agents the
+        answer-vs-null rule with the prior-shift correction of the subsampled no-answer windows."""
+        return {"decision": self.run.train.threshold, "null": self.subsample_shift, "calib_scale": 1.0,
+                "calib_bias": 0.0}
+
+    def size_answers(self, model: nn.Module, features: Features, examples: list[dict]) -> None:
+        """Span agents size their answers on the training split (SpanTask); classification has none."""
 
 
 class CriteriaTask(_Task):
@@ -160,22 +154,13 @@ class CriteriaTask(_Task):
     def loss(self, outputs: dict, batch: dict) -> torch.Tensor:
         return self.cls_loss(outputs["logits"], batch["labels"])
 
-    def fit_thresholds(self, model, features: Features, examples: list[dict], weights, predict_fn) -> None:
-        prob = _positive_prob(predict_fn(model, features)["logits"], model)
-        set_thresholds(model, best_threshold([ex["label"] for ex in examples], prob, weights))
-
-    def evaluate(self, model, features: Features, examples: list[dict], predict_fn) -> tuple[dict, list[dict]]:
-        prob = _positive_prob(predict_fn(model, features)["logits"], model)
-        labels = [ex["label"] for ex in examples]
-        threshold = _buffer(model, "decision_threshold", 0.5)
-        metrics = classification_metrics(labels, prob, threshold, groups=[ex["symptom"] for ex in examples])
-        metrics["threshold"] = threshold
-        predictions = [
+    def records(self, model, features: Features, examples: list[dict], predict_fn) -> list[dict]:
+        logit = _positive_logit(predict_fn(model, features)["logits"], model)
+        return [
             {"post_id": ex["post_id"], "sentence_id": ex["sentence_id"], "symptom": ex["symptom"],
-             "label": ex["label"], "prob": round(float(p), 6)}
-            for ex, p in zip(examples, prob, strict=True)
+             "label": ex["label"], "logit": round(float(z), 6)}
+            for ex, z in zip(examples, logit, strict=True)
         ]
-        return metrics, predictions
 
 
 class SpanTask(_Task):
@@ -190,15 +175,31 @@ class SpanTask(_Task):
         return encode_spans(examples, self.tokenizer, m.max_length, m.doc_stride, cache=cache)
 
     def _trainable_labels(self, features: Features) -> list[int]:
-        # Windows of a label-1 example without a located span have no trustworthy target of either kind.
+        # Windows of a label-1 example without a located span have no trustworthy target of either kind; cut
+        # windows are positives (see loss), so subsampling and the prior shift count them as loss sees them.
         cols = features.columns
         return [y for y, spanless in zip(cols["labels"], cols["spanless"], strict=True) if not spanless]
 
+    def size_answers(self, model: nn.Module, features: Features, examples: list[dict]) -> None:
+        """The longest span post-processing may answer: train.max_answer_tokens, or when null the longest gold
+        answer of the training examples in tokens. A buffer, so it travels with the weights into refit's model."""
+        value = self.run.train.max_answer_tokens
+        if value is None:
+            value = longest_answer_tokens(features, examples)
+            if value == 0:
+                raise InputError("train.max_answer_tokens is null but no training example has a gold span to size "
+                                 "it from; set a number")
+        elif value < 1:
+            raise InputError(f"train.max_answer_tokens={value}: use null (the longest training gold span) or >= 1")
+        model.register_buffer("max_answer_tokens", torch.tensor(value))
+
     def loss(self, outputs: dict, batch: dict) -> torch.Tensor:
         has_target = batch["spanless"] == 0
+        # A window whose boundary cuts the gold span (encode_spans' `cut`) shows evidence, so it keeps its
+        # classification target (label 1), but no span target: CLS would teach "no answer".
         smoothing = self.run.train.label_smoothing
         span = _on_targets(
-            lambda *t: span_loss(*t, label_smoothing=smoothing), has_target,
+            lambda *t: span_loss(*t, label_smoothing=smoothing), has_target & (batch["cut"] == 0),
             outputs["start_logits"], outputs["end_logits"], batch["start_positions"], batch["end_positions"],
         )
         if not self.with_cls:
@@ -206,66 +207,44 @@ class SpanTask(_Task):
         w = self.run.train.span_loss_weight
         return w * span + (1.0 - w) * _on_targets(self.cls_loss, has_target, outputs["logits"], batch["labels"])
 
-    def _decide(self, model, out: dict, features: Features, examples: list[dict], null_threshold: float):
-        """Answers (null decided by null_threshold) and P(label 1) per example, from the model outputs `out`."""
+    def records(self, model, features: Features, examples: list[dict], predict_fn) -> list[dict]:
+        """Per (post, criterion): its best span over the windows whatever the null score, that span's margin over
+        the null score, and the evidence word counts of answering with it; plus the classification logit."""
+        out = predict_fn(model, features)
         cols = features.columns
+        # A huge null threshold answers every example with its best span; fit_thresholds/score decide on null.
         answers = best_answers(
             len(examples), cols["example_index"], cols["offset_mapping"], out["start_logits"], out["end_logits"],
             [ex["post"] for ex in examples], n_best=self.run.train.n_best,
-            max_answer_tokens=self.run.train.max_answer_tokens, null_threshold=null_threshold,
+            max_answer_tokens=int(model.max_answer_tokens), null_threshold=1e9,
         )
         if self.with_cls:
-            window_prob = _positive_prob(out["logits"], model)
-            prob = np.zeros(len(examples))
-            np.maximum.at(prob, np.asarray(cols["example_index"]), window_prob)
-        else:  # the span head's own confidence that there is an answer: sigmoid(best span score - null score)
-            margin = np.array([(a["score"] if a["score"] is not None else -1e4) - a["null_score"] + null_threshold
-                               for a in answers])
-            prob = _sigmoid(margin)
-        return answers, prob
-
-    def fit_thresholds(self, model, features: Features, examples: list[dict], weights, predict_fn) -> None:
-        out = predict_fn(model, features)
-        # A huge null threshold answers every example with its best span, so each cut can be scored.
-        answers, _ = self._decide(model, out, features, examples, null_threshold=1e9)
-        scored = span_scored(examples)
-        golds = [[a["text"] for a in examples[i]["answers"]] or [""] for i in scored]
-        null = best_null_threshold(
-            [-np.inf if answers[i]["score"] is None else answers[i]["score"] - answers[i]["null_score"] for i in scored],
-            [max(token_f1(answers[i]["text"], g) for g in gold) for i, gold in zip(scored, golds, strict=True)],
-            [max(token_f1("", g) for g in gold) for gold in golds],
-            [weights[i] for i in scored],
-        )
-        # The decision threshold is fitted on P(label 1) as evaluate computes it, i.e. with this null threshold.
-        _, prob = self._decide(model, out, features, examples, null_threshold=null)
-        set_thresholds(model, best_threshold([ex["label"] for ex in examples], prob, weights), null)
-
-    def evaluate(self, model, features: Features, examples: list[dict], predict_fn) -> tuple[dict, list[dict]]:
-        # Without fitted thresholds, the null-vs-span decision gets the prior-shift correction of the subsampled
-        # no-answer windows (answer iff best - null + log(kept) > 0).
-        null_threshold = _buffer(model, "null_threshold", _prior_shift(model))
-        threshold = _buffer(model, "decision_threshold", 0.5)
-        answers, prob = self._decide(model, predict_fn(model, features), features, examples, null_threshold)
-        scored = span_scored(examples)
-        span = squad_v2_scores(
-            [answers[i]["text"] for i in scored], [[a["text"] for a in examples[i]["answers"]] for i in scored]
-        )
-        labels = [ex["label"] for ex in examples]
-        cls = classification_metrics(labels, prob, threshold, groups=[ex["symptom"] for ex in examples])
-        post = post_level_metrics(
-            [ex["post_id"] for ex in examples], [ex["symptom"] for ex in examples], labels, prob, threshold
-        )
-        metrics = {**span, "ece": cls["ece"], "cls": cls, "post": post, "threshold": threshold,
-                   "null_threshold": null_threshold}
-        if self.with_cls:
-            metrics["primary"] = (cls["macro_f1"] + span["f1"]) / 2
-        predictions = [
-            {"post_id": ex["post_id"], "symptom": ex["symptom"], "label": ex["label"], "prob": round(float(p), 6),
-             "answer": a["text"], "start": a["start"], "end": a["end"], "gold": [g["text"] for g in ex["answers"]]}
-            for ex, a, p in zip(examples, answers, prob, strict=True)
-        ]
-        return metrics, predictions
+            logit = np.full(len(examples), -np.inf)
+            np.maximum.at(logit, np.asarray(cols["example_index"]), _positive_logit(out["logits"], model))
+        scored = set(span_scored(examples))
+        records = []
+        for i, (ex, answer) in enumerate(zip(examples, answers, strict=True)):
+            has_span = answer["score"] is not None
+            record = {
+                "post_id": ex["post_id"], "symptom": ex["symptom"], "label": ex["label"], "scored": i in scored,
+                "gold": [[g["start"], g["end"], g["text"]] for g in ex["answers"]],
+                "span": [answer["start"], answer["end"], answer["text"]],
+                "margin": round(answer["score"] - answer["null_score"], 6) if has_span else None,
+                "counts": evidence_counts(ex["post"], (answer["start"], answer["end"]) if has_span else None,
+                                          [(g["start"], g["end"]) for g in ex["answers"]]),
+            }
+            if self.with_cls:
+                record["logit"] = round(float(logit[i]), 6)
+            records.append(record)
+        return records
 
 
 def make_task(run: RunConfig, tokenizer) -> CriteriaTask | SpanTask:
     return CriteriaTask(run, tokenizer) if run.agent == "criteria" else SpanTask(run, tokenizer)
+
+
+def needs_calibration(run: RunConfig) -> bool:
+    """Whose probabilities no analytic shift corrects: focal loss, label smoothing, and the evidence agent, whose
+    P(symptom) is the sigmoid of a span-vs-null score margin, which no loss trains as a probability."""
+    t = run.train
+    return run.agent == "evidence" or t.loss == "focal" or t.label_smoothing > 0
