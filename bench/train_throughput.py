@@ -87,7 +87,9 @@ def run_ours(args, train, val) -> dict:
     run = run_config(
         "criteria",
         {
-            "model": {"backbone": BACKBONE, "max_length": args.max_length, "pooling": "cls", "head_layers": 1},
+            # the Trainer side is a (sentence, criterion) cross-encoder: ours reads the same pairs
+            "model": {"backbone": BACKBONE, "max_length": args.max_length, "pooling": "cls", "head_layers": 1,
+                      "criterion_input": "pair"},
             "train": {
                 "epochs": args.epochs, "batch_size": args.batch_size, "eval_batch_size": 64, "lr": args.lr,
                 "head_lr_mult": 1.0, "weight_decay": 0.01, "scheduler": "linear", "warmup_ratio": 0.1,

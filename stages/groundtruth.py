@@ -22,14 +22,16 @@ def main() -> None:
     params = load_params(args.params)
     data_cfg = build(DataConfig, params.get("data"), "data")
     split_cfg = build(SplitConfig, params.get("split"), "split")
-    # Only model.backbone, max_length and doc_stride are used (and declared in dvc.yaml): the default windows.
+    # Only model.backbone, max_length, doc_stride, criterion_input are used (declared in dvc.yaml): the default
+    # windows.
     model_cfg = build(ModelConfig, params.get("model"), "model")
     # Everything is built in memory first, so bad input leaves no partial outputs behind.
     gt = build_groundtruth(data_cfg, split_cfg)
     gt.report["windows"] = {
         "backbone": model_cfg.backbone, "max_length": model_cfg.max_length, "doc_stride": model_cfg.doc_stride,
+        "criterion_input": model_cfg.criterion_input,
         **window_report(gt.evidence, gt.splits, load_tokenizer(model_cfg.backbone), model_cfg.max_length,
-                        model_cfg.doc_stride),
+                        model_cfg.doc_stride, heads=model_cfg.criterion_input == "heads"),
     }
 
     out = Path(args.out)

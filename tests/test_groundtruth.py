@@ -115,24 +115,32 @@ def test_bom_and_crlf_are_valid_input(project):
     assert out["metrics"]["match"]["sentences"]["exact"] == len(rows)
 
 
-def test_windows_cutting_a_gold_span_are_counted_per_split(project, tiny_backbone):
+@pytest.mark.parametrize("criterion_input", ["heads", "pair"])
+def test_windows_cutting_a_gold_span_are_counted_per_split(project, tiny_backbone, criterion_input):
     from psy_agents.models.backbone import load_tokenizer
 
     write_release(project / "data" / "redsm5", *synthetic_release(60))
     tokenizer = load_tokenizer(tiny_backbone)
     counts = {}
-    for max_length in (120, 512):  # short windows (about one token per character) cut spans; long ones hold posts
+    # Short windows (about one token per character) cut spans; long ones hold posts. Pair windows also hold the
+    # criterion text, so their short length is longer.
+    short_length = 120 if criterion_input == "pair" else 64
+    for max_length in (short_length, 512):
         (project / "params.yaml").write_text(PARAMS % ("fail", "drop", 3) + (
-            f"model: {{backbone: {tiny_backbone}, max_length: {max_length}, doc_stride: 16}}\n"))
+            f"model: {{backbone: {tiny_backbone}, max_length: {max_length}, doc_stride: 16, "
+            f"criterion_input: {criterion_input}}}\n"))
         out = run_ok(project)
         windows = out["metrics"]["windows"]
         assert (windows["backbone"], windows["max_length"], windows["doc_stride"]) == (tiny_backbone, max_length, 16)
         counts[max_length] = windows
     for name in ("train", "val", "test"):
-        short, whole_posts = counts[120][name], counts[512][name]
+        short, whole_posts = counts[short_length][name], counts[512][name]
         assert short["cut_span"] > 0 and whole_posts["cut_span"] == 0
-        assert whole_posts["windows"] == whole_posts["whole_span"] == whole_posts["examples"]  # one window each
-        assert short["whole_span"] + short["cut_span"] <= short["windows"]
+        assert whole_posts["whole_span"] == whole_posts["examples"]  # one window each, holding the span whole
+        posts = len({ex["post_id"] for ex in out["evidence"] if ex["answers"] and ex["post_id"] in out["splits"][name]})
+        # heads: a window of the post alone serves every criterion; pair: one window per (criterion, post)
+        assert whole_posts["windows"] == (posts if criterion_input == "heads" else whole_posts["examples"])
+        assert short["whole_span"] + short["cut_span"] <= short["windows"] * (9 if criterion_input == "heads" else 1)
     # the longest train gold span in tokens, counted on the post's own tokens
     train = set(out["splits"]["train"])
     longest = 0
@@ -141,7 +149,7 @@ def test_windows_cutting_a_gold_span_are_counted_per_split(project, tiny_backbon
             offsets = tokenizer(ex["post"], add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
             longest = max(longest, *(sum(1 for s, e in offsets if s < a["end"] and a["start"] < e)
                                      for a in ex["answers"]))
-    assert counts[120]["train"]["longest_span_tokens"] == counts[512]["train"]["longest_span_tokens"] == longest
+    assert counts[short_length]["train"]["longest_span_tokens"] == counts[512]["train"]["longest_span_tokens"] == longest
 
 
 def _expect_error(project: Path, *needles: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from conftest import tiny_examples
 
@@ -30,12 +32,15 @@ def split(examples):
     return [e for e in examples if e["post_id"] not in val], [e for e in examples if e["post_id"] in val]
 
 
+@pytest.mark.parametrize("criterion_input", ["heads", "pair"])
 @pytest.mark.parametrize("agent", ["criteria", "evidence", "share", "joint"])
-def test_each_agent_trains_and_reports_its_primary_metric(agent, tiny_backbone):
+def test_each_agent_trains_and_reports_its_primary_metric(agent, tiny_backbone, criterion_input):
     criteria, evidence = tiny_examples()
     train_ex, val_ex = split(criteria if agent == "criteria" else evidence)
     seen = []
-    result = train(tiny_run(agent, tiny_backbone), train_ex, val_ex, callbacks=(lambda e, l, m: seen.append(e),))
+    run = tiny_run(agent, tiny_backbone)
+    run = replace(run, model=replace(run.model, criterion_input=criterion_input))
+    result = train(run, train_ex, val_ex, callbacks=(lambda e, l, m: seen.append(e),))
     assert seen == [1, 2]
     assert result.epochs_run == 2 and result.best_epoch in (1, 2)
     assert 0.0 <= result.best_metrics["primary"] <= 1.0
@@ -73,11 +78,12 @@ def test_early_stopping_and_callback_can_stop_the_run(tiny_backbone):
     assert result.epochs_run == 2  # lr 0: no improvement after epoch 1, patience 1
 
 
-def test_impossible_window_is_a_clear_error(tiny_backbone):
+@pytest.mark.parametrize("criterion_input,max_length", [("pair", 96), ("heads", 66)])
+def test_impossible_window_is_a_clear_error(tiny_backbone, criterion_input, max_length):
     _, evidence = tiny_examples()
-    run = run_config("evidence", {"model": {"backbone": tiny_backbone, "max_length": 96, "doc_stride": 64}})
+    model = {"backbone": tiny_backbone, "max_length": max_length, "doc_stride": 64, "criterion_input": criterion_input}
     with pytest.raises(InputError, match="doc_stride=64 must be below"):
-        train(run, evidence[:9], evidence[9:18])
+        train(run_config("evidence", {"model": model}), evidence[:9], evidence[9:18])
 
 
 def test_divergence_is_reported(tiny_backbone):
@@ -110,7 +116,8 @@ def test_only_training_examples_are_augmented_fresh_each_epoch(tiny_backbone):
     assert val_ex == val_before
 
 
-def test_windows_of_a_positive_without_located_span_train_neither_head(tiny_backbone):
+@pytest.mark.parametrize("criterion_input", ["heads", "pair"])
+def test_windows_of_a_positive_without_located_span_train_neither_head(tiny_backbone, criterion_input):
     from psy_agents.data.tokenize import collate
     from psy_agents.models.agents import build_model
     from psy_agents.models.backbone import load_tokenizer
@@ -119,18 +126,22 @@ def test_windows_of_a_positive_without_located_span_train_neither_head(tiny_back
     _, evidence = tiny_examples()
     positive = next(e for e in evidence if e["label"])
     spanless = {**positive, "answers": []}  # groundtruth could not locate its sentence: label 1, no span
+    others = [e for e in evidence if e["post_id"] != positive["post_id"]][:18]
     run = tiny_run("share", tiny_backbone)
+    run = replace(run, model=replace(run.model, criterion_input=criterion_input))
     task = make_task(run, load_tokenizer(tiny_backbone))
-    features = task.features([spanless, *evidence[:20]], cache=False)
-    assert features.columns["spanless"][0] == 1
+    features = task.features([spanless, *others], cache=False)
+    # heads: a window of the spanless post has no target for any criterion (the other eight have no example here)
+    flags = [all(f) if isinstance(f, list) else f for f in features.columns["spanless"]]
+    assert flags[0] == 1
     task.build_loss(features)
     model = build_model("share", run.model)
-    windows = [i for i, s in enumerate(features.columns["spanless"]) if s]
+    windows = [i for i, s in enumerate(flags) if s]
     batch = collate(features, windows, 0)
     outputs = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
     assert task.loss(outputs, batch).item() == 0.0
-    others = [i for i, s in enumerate(features.columns["spanless"]) if not s][:4]
-    batch = collate(features, others, 0)
+    rest = [i for i, s in enumerate(flags) if not s][:4]
+    batch = collate(features, rest, 0)
     outputs = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
     assert task.loss(outputs, batch).item() > 0.0
 
@@ -155,8 +166,9 @@ def test_thresholds_are_fitted_on_validation_records_never_on_training_rows(tiny
     assert fixed.best_metrics["thresholds"]["decision"] == pytest.approx(0.3) and not fitted_on
 
 
-@pytest.mark.parametrize("neg_ratio", [0.0, 1.0])
-def test_balanced_class_weights_keep_the_mean_probability_at_the_prevalence(tiny_backbone, neg_ratio):
+@pytest.mark.parametrize("criterion_input,neg_ratio,epochs", [("pair", 0.0, 3), ("pair", 1.0, 3), ("heads", 0.0, 8)])
+def test_balanced_class_weights_keep_the_mean_probability_at_the_prevalence(tiny_backbone, criterion_input,
+                                                                           neg_ratio, epochs):
     """Labels independent of the text at prevalence 0.2: the model can only learn the prior. Balanced weights
     (and subsampled negatives) shift the learned odds; the prior shift must undo that exactly."""
     import numpy as np
@@ -169,11 +181,61 @@ def test_balanced_class_weights_keep_the_mean_probability_at_the_prevalence(tiny
     labelled = [{**e, "label": int(rng.random() < 0.2)} for e in criteria]
     train_ex, val_ex = split(labelled)
     prevalence = np.mean([e["label"] for e in train_ex])
-    run = tiny_run("criteria", tiny_backbone, epochs=3, class_weights="balanced", neg_ratio=neg_ratio,
+    run = tiny_run("criteria", tiny_backbone, epochs=epochs, class_weights="balanced", neg_ratio=neg_ratio,
                    threshold=0.5, lr=3e-3)
+    run = replace(run, model=replace(run.model, criterion_input=criterion_input))
     result = train(run, train_ex, None)
     task = make_task(run, load_tokenizer(tiny_backbone))
     records = task.records(result.model, task.features(val_ex), val_ex, loop._predictor(
         run, load_tokenizer(tiny_backbone), next(result.model.parameters()).device))
     mean_prob = float(np.mean(1 / (1 + np.exp(-np.array([r["logit"] for r in records])))))
     assert abs(mean_prob - prevalence) <= 0.02
+
+
+@pytest.mark.parametrize("agent", ["criteria", "share"])
+def test_heads_and_pair_give_predictions_in_the_same_format(tiny_backbone, agent):
+    criteria, evidence = tiny_examples()
+    train_ex, val_ex = split(criteria if agent == "criteria" else evidence)
+    predictions = {}
+    for criterion_input in ("heads", "pair"):
+        run = tiny_run(agent, tiny_backbone, epochs=1)
+        run = replace(run, model=replace(run.model, criterion_input=criterion_input))
+        result = train(run, train_ex, val_ex)
+        predictions[criterion_input] = result.best_predictions
+        assert set(result.best_metrics) >= {"primary", "ece", "thresholds"}
+    heads, pair = predictions["heads"], predictions["pair"]
+    assert [set(p) for p in heads] == [set(p) for p in pair]
+    assert [(p["post_id"], p["symptom"], p["label"]) for p in heads] == [
+        (p["post_id"], p["symptom"], p["label"]) for p in pair]
+
+
+@pytest.mark.parametrize("agent", ["criteria", "evidence", "share", "joint"])
+def test_heads_model_overfits_one_batch(tiny_backbone, agent):
+    """Every head and target of the heads formulation is wired to the loss: it falls on a batch it overfits."""
+    import torch
+
+    from psy_agents.data.tokenize import collate
+    from psy_agents.models.agents import build_model
+    from psy_agents.models.backbone import load_tokenizer
+    from psy_agents.training.tasks import make_task
+
+    criteria, evidence = tiny_examples()
+    examples = (criteria if agent == "criteria" else evidence)[:36]  # four texts, all nine criteria each
+    run = tiny_run(agent, tiny_backbone)
+    task = make_task(run, load_tokenizer(tiny_backbone))
+    features = task.features(examples, cache=False)
+    assert len(features.columns["example_indices"][0]) == 9
+    task.build_loss(features)
+    torch.manual_seed(0)
+    model = build_model(agent, run.model)
+    batch = collate(features, list(range(len(features))), 0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(40):
+        outputs = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+        loss = task.loss(outputs, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -39,16 +41,19 @@ def _perturb_padding(batch):
         ("joint", {"logits", "start_logits", "end_logits"}),
     ],
 )
-def test_agent_output_shapes(tiny, batch, agent, keys):
+@pytest.mark.parametrize("criterion_input", ["heads", "pair"])
+def test_agent_output_shapes(tiny, batch, agent, keys, criterion_input):
     torch.manual_seed(0)
-    model = build_model(agent, ModelConfig(), backbone=tiny[0])
+    model = build_model(agent, ModelConfig(criterion_input=criterion_input), backbone=tiny[0])
     out = model(**batch)
     assert set(out) == keys
     b, length = batch["input_ids"].shape
+    criteria = (9,) if criterion_input == "heads" else ()  # heads: every criterion from one pass
     if "logits" in out:
-        assert out["logits"].shape == (b, 2)
+        assert out["logits"].shape == (b, *criteria, 2)
     for key in keys - {"logits"}:
-        assert out[key].shape == (b, length)
+        assert out[key].shape == (b, *criteria, length)
+        assert (out[key][1, ..., batch["attention_mask"][1] == 0] == torch.finfo(out[key].dtype).min).all()
     assert len(model.encoders) == (2 if agent == "joint" else 1)
     covered = {id(p) for m in model.encoders + model.heads for p in m.parameters()}
     assert covered == {id(p) for p in model.parameters()}
@@ -56,13 +61,16 @@ def test_agent_output_shapes(tiny, batch, agent, keys):
 
 @pytest.mark.parametrize("pooling", ["cls", "mean", "max", "attention"])
 @pytest.mark.parametrize("head_layers", [1, 3])
-def test_padding_never_changes_outputs(tiny, batch, pooling, head_layers):
+@pytest.mark.parametrize("agent,criterion_input", [("share", "heads"), ("share", "pair"), ("joint", "heads")])
+def test_padding_never_changes_outputs(tiny, batch, pooling, head_layers, agent, criterion_input):
     torch.manual_seed(0)
-    cfg = ModelConfig(pooling=pooling, head_layers=head_layers, head_hidden=16)
-    model = build_model("share", cfg, backbone=tiny[0]).eval()
+    cfg = ModelConfig(pooling=pooling, head_layers=head_layers, head_hidden=16, criterion_input=criterion_input)
+    model = build_model(agent, cfg, backbone=tiny[0]).eval()
     with torch.no_grad():
         ref, changed = model(**batch), model(**_perturb_padding(batch))
     real = batch["attention_mask"].bool()
+    if criterion_input == "heads":
+        real = real.unsqueeze(1).expand_as(ref["start_logits"])
     torch.testing.assert_close(ref["logits"], changed["logits"])
     for key in ("start_logits", "end_logits"):
         torch.testing.assert_close(ref[key][real], changed[key][real])
@@ -102,9 +110,10 @@ def test_span_head_masking_is_bf16_safe():
 
 
 @pytest.mark.parametrize("fusion", ["add", "gate"])
-def test_joint_fuses_criteria_vector_into_spans(tiny, batch, fusion):
+@pytest.mark.parametrize("criterion_input", ["heads", "pair"])
+def test_joint_fuses_criteria_vector_into_spans(tiny, batch, fusion, criterion_input):
     torch.manual_seed(0)
-    model = build_model("joint", ModelConfig(fusion=fusion), backbone=tiny[0]).eval()
+    model = build_model("joint", ModelConfig(fusion=fusion, criterion_input=criterion_input), backbone=tiny[0]).eval()
     shared = {p.data_ptr() for p in model.criteria_encoder.parameters()}
     assert shared.isdisjoint(p.data_ptr() for p in model.evidence_encoder.parameters())
     with torch.no_grad():
@@ -148,3 +157,63 @@ def test_minilm_alias_loads_offline():
     encoder = backbone.load_encoder("sentence-transformers/all-MiniLM-L6-v2")
     assert encoder.config.hidden_size == 384
     assert backbone.load_tokenizer("all-MiniLM-L6-v2")("hello").input_ids[0] == 101  # BERT's [CLS]
+
+
+def _layer_states(state: dict, prefix: str = "encoder.layer.") -> set[int]:
+    return {int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)}
+
+
+def test_num_layers_keeps_the_bottom_pretrained_layers(tiny_backbone):
+    full = backbone.load_encoder(tiny_backbone).eval()
+    cut = backbone.load_encoder(tiny_backbone, num_layers=1)
+    assert cut.training and len(cut.encoder.layer) == cut.config.num_hidden_layers == 1
+    assert backbone._pretrained_encoder(tiny_backbone).config.num_hidden_layers == 2  # the cached model is untouched
+    full_state, cut_state = full.state_dict(), cut.state_dict()
+    assert _layer_states(full_state) == {0, 1} and _layer_states(cut_state) == {0}
+    assert set(cut_state) == {k for k in full_state if not k.startswith("encoder.layer.1.")}
+    for key, value in cut_state.items():  # embeddings and layer 0 are the pretrained ones, bit for bit
+        assert torch.equal(value, full_state[key]), key
+    assert not torch.equal(full_state["encoder.layer.0.output.dense.weight"],
+                           full_state["encoder.layer.1.output.dense.weight"])  # so layer 0 is not layer 1's copy
+    assert {p.data_ptr() for p in cut.parameters()}.isdisjoint(p.data_ptr() for p in full.parameters())
+    ids = torch.tensor([[2, 10, 11, 12, 3]])
+    with torch.no_grad():
+        after_layer_0 = full(input_ids=ids, output_hidden_states=True).hidden_states[1]
+        torch.testing.assert_close(cut.eval()(input_ids=ids).last_hidden_state, after_layer_0)
+
+
+@pytest.mark.parametrize("num_layers", [None, 2])
+def test_num_layers_null_or_all_keeps_every_layer(tiny_backbone, num_layers):
+    encoder = backbone.load_encoder(tiny_backbone, num_layers=num_layers)
+    assert len(encoder.encoder.layer) == encoder.config.num_hidden_layers == 2
+    from_config = backbone.load_encoder(backbone.tiny_bert_config(num_hidden_layers=3), num_layers=num_layers)
+    assert len(from_config.encoder.layer) == (3 if num_layers is None else num_layers)
+
+
+@pytest.mark.parametrize("num_layers", [0, -1, 3])
+def test_num_layers_out_of_range_is_a_one_line_error(tiny_backbone, num_layers):
+    with pytest.raises(InputError, match=rf"^model\.num_layers={num_layers}: .* has 2 layers; use 1\.\.2") as err:
+        backbone.load_encoder(tiny_backbone, num_layers=num_layers)
+    assert "\n" not in str(err.value) and "null" in str(err.value)
+    too_many = num_layers if num_layers < 1 else 4
+    with pytest.raises(InputError, match=r"BertConfig has 3 layers; use 1\.\.3"):
+        backbone.load_encoder(backbone.tiny_bert_config(num_hidden_layers=3), num_layers=too_many)
+
+
+def test_sampled_num_layers_reaches_the_built_model(tiny_backbone):
+    from types import SimpleNamespace
+
+    from optuna.trial import FixedTrial
+
+    from psy_agents.hpo.space import space_for, suggest
+    from psy_agents.hpo.stages import build_run
+
+    search = {"joint": {"model": {"num_layers": {"type": "int", "low": 1, "high": 2}}}}
+    space = space_for(search, "joint", "a")
+    flat = suggest(FixedTrial({"model.num_layers": 1}), space)
+    assert flat == {"model.num_layers": 1}
+    run = build_run(SimpleNamespace(agent="joint", sections={"model": {"backbone": tiny_backbone}}), flat)
+    assert run.model.num_layers == 1
+    model = build_model("joint", run.model)
+    assert [len(e.encoder.layer) for e in model.encoders] == [1, 1]
+    assert len(build_model("joint", dataclasses.replace(run.model, num_layers=None)).encoders[0].encoder.layer) == 2

@@ -97,3 +97,13 @@ def test_freeze_layers_freezes_bottom_of_every_encoder(agent):
 def test_freeze_more_layers_than_the_backbone_has():
     with pytest.raises(InputError, match="only 3 layers"):
         build_optimizer(_model(), TrainConfig(freeze_layers=4))
+
+
+def test_freeze_layers_counts_the_layers_num_layers_kept():
+    torch.manual_seed(0)
+    model = build_model("criteria", ModelConfig(num_layers=2), backbone=CONFIG)  # 2 of CONFIG's 3 layers
+    build_optimizer(model, TrainConfig(freeze_layers=2))
+    assert not any(p.requires_grad for p in model.encoder.parameters())  # embeddings and both kept layers
+    with pytest.raises(InputError, match=r"freeze_layers=3 but the encoder has only 2 layers \(model\.num_layers"):
+        build_optimizer(build_model("criteria", ModelConfig(num_layers=2), backbone=CONFIG),
+                        TrainConfig(freeze_layers=3))

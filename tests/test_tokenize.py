@@ -8,7 +8,8 @@ import torch
 from conftest import tiny_examples
 
 from psy_agents.config import run_config
-from psy_agents.data.tokenize import collate, encode_spans, length_batches
+from psy_agents.data.criteria_text import SYMPTOMS
+from psy_agents.data.tokenize import collate, encode_spans, encode_spans_heads, length_batches
 from psy_agents.errors import InputError
 from psy_agents.evaluation.spans import best_answers
 from psy_agents.models.agents import build_model
@@ -58,6 +59,31 @@ def test_gold_span_beyond_token_512_is_found_through_windows():
     assert pred["text"] == answer["text"]
 
 
+def test_heads_windows_find_a_gold_span_beyond_token_512_for_its_criterion():
+    from psy_agents.data.tokenize import window_examples
+
+    tokenizer = load_tokenizer("all-MiniLM-L6-v2")
+    example = long_example()
+    other = {**example, "symptom": "FATIGUE", "criterion": "A.6", "answers": [], "label": 0}
+    feats = encode_spans_heads([other, example], tokenizer, max_length=128, stride=32, cache=False)
+    cols = feats.columns
+    assert len(feats) > 6 and all(len(ids) <= 128 for ids in cols["input_ids"])  # the post alone, windowed once
+    slot = SYMPTOMS.index("SLEEP_ISSUES")
+    hits = [i for i in range(len(feats)) if cols["start_positions"][i][slot] > 0]
+    assert hits and all(cols["start_positions"][i][SYMPTOMS.index("FATIGUE")] == 0 for i in range(len(feats)))
+    windows, slots, owners = window_examples(feats)
+    assert sorted(set(owners)) == [0, 1] and len(owners) == 2 * len(feats)
+    width = max(len(ids) for ids in cols["input_ids"])
+    start_logits = np.full((len(feats), 9, width), -5.0)
+    end_logits = np.full((len(feats), 9, width), -5.0)
+    w = hits[0]
+    start_logits[w, slot, cols["start_positions"][w][slot]] = 5.0
+    end_logits[w, slot, cols["end_positions"][w][slot]] = 5.0
+    preds = best_answers(2, owners, [cols["offset_mapping"][i] for i in windows], start_logits[windows, slots],
+                         end_logits[windows, slots], [other["post"], example["post"]], max_answer_tokens=64)
+    assert preds[1]["text"] == example["answers"][0]["text"]
+
+
 def test_length_batches_cover_every_index_once_and_group_lengths():
     lengths = list(np.random.default_rng(0).integers(5, 200, size=500))
     batches = length_batches(lengths, 16, np.random.default_rng(1))
@@ -95,11 +121,25 @@ def window_kind(context, answer) -> str:
     return "cut" if answer["start"] < hi and lo < answer["end"] else "none"
 
 
-def test_a_window_boundary_cutting_the_gold_span_gives_no_span_target(tiny_backbone):
+def slot_of(cols: dict, criterion_input: str, symptom: str):
+    """A window column's value for one criterion: the pair formulation has one per window, heads nine."""
+    if criterion_input == "pair":
+        return cols
+    k = SYMPTOMS.index(symptom)
+    return {name: [row[k] for row in values] if name in SLOTTED else values for name, values in cols.items()}
+
+
+SLOTTED = ("start_positions", "end_positions", "labels", "cut", "spanless", "example_indices")
+
+
+@pytest.mark.parametrize("criterion_input", ["heads", "pair"])
+def test_a_window_boundary_cutting_the_gold_span_gives_no_span_target(tiny_backbone, criterion_input):
     # The tiny tokenizer has about one token per character, so this post spans many short windows.
     example, tokenizer = cut_example(), load_tokenizer(tiny_backbone)
     answer = example["answers"][0]
-    cols = encode_spans([example], tokenizer, max_length=48, stride=16, cache=False).columns
+    encode = encode_spans_heads if criterion_input == "heads" else encode_spans
+    cols = slot_of(encode([example], tokenizer, max_length=48, stride=16, cache=False).columns, criterion_input,
+                   example["symptom"])
     kinds = []
     for i, context in enumerate(cols["offset_mapping"]):
         kind = window_kind(context, answer)
@@ -115,15 +155,18 @@ def test_a_window_boundary_cutting_the_gold_span_gives_no_span_target(tiny_backb
     assert {"whole", "cut", "none"} <= set(kinds)
 
 
-def test_cut_windows_train_the_classification_head_but_not_the_span_head(tiny_backbone):
+@pytest.mark.parametrize("criterion_input", ["heads", "pair"])
+def test_cut_windows_train_the_classification_head_but_not_the_span_head(tiny_backbone, criterion_input):
     example, tokenizer = cut_example(), load_tokenizer(tiny_backbone)
-    model = {"backbone": tiny_backbone, "max_length": 48, "doc_stride": 16, "head_hidden": 16}
+    model = {"backbone": tiny_backbone, "max_length": 48, "doc_stride": 16, "head_hidden": 16,
+             "criterion_input": criterion_input}
     for agent, expect_loss in (("evidence", False), ("share", True)):
         run = run_config(agent, {"model": model})
         task = make_task(run, tokenizer)
         features = task.features([example], cache=False)
         task.build_loss(features)
-        cut = [i for i, c in enumerate(features.columns["cut"]) if c]
+        # heads: the post's other eight criteria have no example here, so they train nothing
+        cut = [i for i, c in enumerate(slot_of(features.columns, criterion_input, example["symptom"])["cut"]) if c]
         assert cut and set(cut) <= set(task.epoch_indices(features, np.random.default_rng(0)))  # positives: kept
         batch = collate(features, cut, 0)
         torch.manual_seed(0)
@@ -142,8 +185,9 @@ def test_default_max_answer_tokens_is_the_longest_train_gold_span(tiny_backbone)
     _, evidence = tiny_examples()
     tokenizer = load_tokenizer(tiny_backbone)
     longest = max(tokens_overlapping(tokenizer, ex["post"], a) for ex in evidence for a in ex["answers"])
-    # Windows of 96 tokens, most of them criterion text, hold no gold span whole; the longest is still measured.
-    model = {"backbone": tiny_backbone, "max_length": 96, "doc_stride": 16, "head_hidden": 16}
+    # Pair windows of 96 tokens, most of them criterion text, hold no gold span whole; the longest is still measured.
+    model = {"backbone": tiny_backbone, "max_length": 96, "doc_stride": 16, "head_hidden": 16,
+             "criterion_input": "pair"}
     run = run_config("evidence", {"model": model})
     assert run.train.max_answer_tokens is None
     task = make_task(run, tokenizer)

@@ -55,6 +55,7 @@ class SplitConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     backbone: str = "all-MiniLM-L6-v2"  # HF id, local path, or the offline alias all-MiniLM-L6-v2
+    num_layers: int | None = None  # keep the backbone's bottom N pretrained transformer layers; None = all
     max_length: int = 256
     doc_stride: int = 64  # tokens of overlap between consecutive windows of a long post
     pooling: str = "cls"  # cls | mean | max | attention
@@ -63,6 +64,9 @@ class ModelConfig:
     head_activation: str = "gelu"  # gelu | relu | silu
     head_dropout: float = 0.1
     fusion: str = "add"  # joint only: add | gate, how the projected criteria vector enters each evidence token
+    # heads: each text encoded once, all nine criteria answered from it; pair: (criterion description, text) encoded
+    # once per criterion (a cross-encoder: nine encoder passes per text)
+    criterion_input: str = "heads"
 
 
 @dataclass(frozen=True)

@@ -158,18 +158,33 @@ class Augmenter:
 
     def augment_examples(self, examples: list[dict], epoch: int) -> list[dict]:
         """Augmented copies of training rows: the `sentence` of criteria rows, the `post` of evidence rows with
-        their answer offsets moved (answer texts unchanged); the criterion description is never touched."""
+        their answer offsets moved (answer texts unchanged); the criterion description is never touched.
+
+        One rewrite per text, shared by the rows of all its criteria, with every criterion's evidence locked: the
+        heads formulation reads a text once for all nine criteria, and no criterion's evidence is ever edited."""
         if not self.methods:
             return examples
+        def key(ex: dict) -> tuple:
+            return ("post", ex["post_id"]) if "post" in ex else ("sentence", ex["post_id"], ex["sentence_id"])
+
+        locked: dict = {}
+        for ex in examples:
+            locked.setdefault(key(ex), set()).update((a["start"], a["end"]) for a in ex.get("answers", ()))
+        rewritten: dict = {}
         out = []
-        for index, ex in enumerate(examples):
-            if "post" in ex:
-                spans = [(a["start"], a["end"]) for a in ex["answers"]]
-                post, spans = self.augment(ex["post"], spans, rng_key=(epoch, index))
-                answers = [{**a, "start": s, "end": e} for a, (s, e) in zip(ex["answers"], spans, strict=True)]
-                out.append({**ex, "post": post, "answers": answers})
-            else:
-                out.append({**ex, "sentence": self.augment(ex["sentence"], rng_key=(epoch, index))[0]})
+        for ex in examples:
+            k = key(ex)
+            field = k[0]
+            if k not in rewritten:
+                spans = sorted(locked[k])
+                text, moved = self.augment(ex[field], spans, rng_key=(epoch, len(rewritten)))
+                rewritten[k] = text, dict(zip(spans, moved, strict=True))
+            text, moved = rewritten[k]
+            row = {**ex, field: text}
+            if field == "post":
+                row["answers"] = [{**a, "start": moved[a["start"], a["end"]][0], "end": moved[a["start"], a["end"]][1]}
+                                  for a in ex["answers"]]
+            out.append(row)
         return out
 
     def _candidates(self, pieces: list[Piece]) -> tuple[list[tuple[int, int, int]], int]:

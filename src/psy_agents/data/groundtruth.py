@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from psy_agents.config import DataConfig, SplitConfig
@@ -26,7 +27,7 @@ from psy_agents.data.criteria_text import CRITERIA, NO_SYMPTOMS, SYMPTOMS, crite
 from psy_agents.data.matching import LEVELS, find_sentence
 from psy_agents.data.release import ANNOTATIONS_FILE, read_release
 from psy_agents.data.splits import group_pattern, post_groups, split_posts
-from psy_agents.data.tokenize import encode_spans, longest_answer_tokens
+from psy_agents.data.tokenize import encode_spans, encode_spans_heads, longest_answer_tokens
 from psy_agents.errors import InputError
 
 
@@ -246,21 +247,25 @@ def build_groundtruth(data_cfg: DataConfig, split_cfg: SplitConfig) -> GroundTru
     return GroundTruth(criteria, evidence, splits, report)
 
 
-def window_report(evidence: list[dict], splits: dict, tokenizer, max_length: int, stride: int) -> dict:
-    """Per split, the windows (as the span agents cut them) of the evidence examples with a gold span: how many hold
-    a whole gold span, how many a window boundary cuts one (those train no span target), and the longest gold span
-    in tokens (the default train.max_answer_tokens on train). Other examples have no span a window could cut."""
+def window_report(evidence: list[dict], splits: dict, tokenizer, max_length: int, stride: int, heads: bool) -> dict:
+    """Per split, the windows (as the span agents cut them) of the evidence examples with a gold span: how many
+    (window, criterion) pairs hold a whole gold span, how many a window boundary cuts one (those train no span
+    target), and the longest gold span in tokens (the default train.max_answer_tokens on train). Other examples
+    have no span a window could cut. `heads`: windows of the post alone (model.criterion_input), else of
+    (criterion, post) pairs."""
     split_of = {p: name for name in ("train", "val", "test") for p in splits[name]}
+    encode = encode_spans_heads if heads else encode_spans
     report = {}
     for name in ("train", "val", "test"):
         examples = [ex for ex in evidence if ex["answers"] and split_of[ex["post_id"]] == name]
         block = {"examples": len(examples), "windows": 0, "whole_span": 0, "cut_span": 0, "longest_span_tokens": 0}
         if examples:
-            features = encode_spans(examples, tokenizer, max_length, stride, cache=False)
+            features = encode(examples, tokenizer, max_length, stride, cache=False)
+            cols = features.columns
             block.update(
                 windows=len(features),
-                whole_span=sum(1 for s in features.columns["start_positions"] if s > 0),
-                cut_span=sum(features.columns["cut"]),
+                whole_span=int((np.asarray(cols["start_positions"]) > 0).sum()),
+                cut_span=int(np.asarray(cols["cut"]).sum()),
                 longest_span_tokens=longest_answer_tokens(features, examples),
             )
         report[name] = block

@@ -1,5 +1,9 @@
 """Tokenise examples into model features, batch them by length, and cache encodings across HPO trials.
 
+Two formulations of the criterion input (model.criterion_input): `pair` encodes (text, criterion description) once
+per criterion, a cross-encoder; `heads` encodes each text (sentence, or post window) once and carries the targets of
+all nine criteria, so one encoder pass answers every criterion. Examples stay per (text, criterion) either way.
+
 Span examples (criterion description, post) are cut into overlapping windows as in transformers' run_qa.py:
 `truncation="only_second"`, `stride=doc_stride`, `return_overflowing_tokens`. A window's target is the first gold
 answer lying wholly inside it, else the CLS position (no answer), so evidence late in a long post is never
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.errors import InputError
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -60,6 +65,112 @@ def encode_criteria(examples: list[dict], tokenizer, max_length: int, cache: boo
     return features
 
 
+def text_slots(examples: list[dict], key) -> tuple[list[int], list[list[int]]]:
+    """Group per-(text, criterion) examples by text for the heads formulation: the first example of each text, and
+    per text its example index for each of the nine criteria (SYMPTOMS order; -1 where the text has none)."""
+    first: list[int] = []
+    slots: list[list[int]] = []
+    position: dict = {}
+    for i, ex in enumerate(examples):
+        k = key(ex)
+        if k not in position:
+            position[k] = len(first)
+            first.append(i)
+            slots.append([-1] * len(SYMPTOMS))
+        slots[position[k]][SYMPTOMS.index(ex["symptom"])] = i
+    return first, slots
+
+
+def encode_criteria_heads(examples: list[dict], tokenizer, max_length: int, cache: bool = True) -> Features:
+    """Each sentence once, with its nine labels: the model answers every criterion from one encoder pass."""
+    key = _key("criteria_heads", tokenizer, max_length, 0, examples)
+    if cache and key in _CACHE:
+        return _CACHE[key]
+    first, slots = text_slots(examples, lambda ex: (ex["post_id"], ex["sentence_id"]))
+    enc = tokenizer([examples[i]["sentence"] for i in first], truncation=True, max_length=max_length)
+    columns = {name: enc[name] for name in MODEL_INPUTS if name in enc}
+    columns["labels"] = [[int(examples[i]["label"]) if i >= 0 else 0 for i in row] for row in slots]
+    columns["example_indices"] = slots
+    features = Features(columns)
+    if cache:
+        _CACHE[key] = features
+    return features
+
+
+def _window_target(example: dict, context: list, first: int, last: int) -> tuple[int, int, int, int, int]:
+    """(start, end, label, cut, spanless) of one window for one (post, criterion) example: the first gold answer
+    wholly inside the window, else CLS (0, 0); a window holding only part of an answer is `cut` (label 1, no span
+    target); a label-1 example without a located span (see groundtruth) is `spanless`: no trustworthy target."""
+    start = end = 0
+    for answer in example["answers"]:
+        if context[first][0] <= answer["start"] and answer["end"] <= context[last][1]:
+            start = next(t for t in range(first, last + 1) if context[t][1] > answer["start"])
+            end = next(t for t in range(last, first - 1, -1) if context[t][0] < answer["end"])
+            break
+    partial = start == 0 and any(
+        answer["start"] < context[last][1] and context[first][0] < answer["end"] for answer in example["answers"]
+    )
+    return start, end, int(start > 0 or partial), int(partial), int(example["label"] == 1 and not example["answers"])
+
+
+def _context(enc, i: int, text_sequence: int) -> tuple[list, int, int]:
+    """Offsets of window i with None outside the text, and the window's first and last text token."""
+    sequence_ids = enc.sequence_ids(i)
+    context = [o if sequence_ids[t] == text_sequence else None for t, o in enumerate(enc["offset_mapping"][i])]
+    first = next(t for t, o in enumerate(context) if o is not None)
+    last = max(t for t, o in enumerate(context) if o is not None)
+    return context, first, last
+
+
+def encode_spans_heads(examples: list[dict], tokenizer, max_length: int, stride: int, cache: bool = True) -> Features:
+    """Windows of each post alone (no criterion text), each with nine start/end targets, labels, cut and spanless
+    flags: one encoder pass per window answers every criterion. A criterion the post has no example for is
+    `spanless` (no target of either kind)."""
+    key = _key("spans_heads", tokenizer, max_length, stride, examples)
+    if cache and key in _CACHE:
+        return _CACHE[key]
+    first_of, slots = text_slots(examples, lambda ex: ex["post_id"])
+    if stride >= max_length - 2:
+        raise InputError(f"model.doc_stride={stride} must be below the {max_length - 2} post tokens a window of "
+                         f"model.max_length={max_length} holds; lower doc_stride or raise max_length")
+    enc = tokenizer(
+        [examples[i]["post"] for i in first_of],
+        truncation=True,
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    columns: dict[str, list] = {name: enc[name] for name in MODEL_INPUTS if name in enc}
+    targets: dict[str, list] = {name: [] for name in ("start_positions", "end_positions", "labels", "cut", "spanless")}
+    offsets, example_indices = [], []
+    absent = {"label": 1, "answers": []}  # no example for this criterion: spanless, so it trains nothing
+    for i in range(len(enc["input_ids"])):
+        row = slots[enc["overflow_to_sample_mapping"][i]]
+        context, first, last = _context(enc, i, 0)
+        per_slot = [_window_target(examples[e] if e >= 0 else absent, context, first, last) for e in row]
+        for name, values in zip(targets, zip(*per_slot, strict=True), strict=True):
+            targets[name].append(list(values))
+        offsets.append(context)
+        example_indices.append(row)
+    columns.update(targets, offset_mapping=offsets, example_indices=example_indices)
+    features = Features(columns)
+    if cache:
+        _CACHE[key] = features
+    return features
+
+
+def window_examples(features: Features) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(window, criterion slot, example) of every (window, example) pair: in the pair formulation each window
+    belongs to one example (slot None); in the heads formulation a window serves one example per criterion slot."""
+    if "example_indices" not in features.columns:
+        index = np.asarray(features.columns["example_index"])
+        return np.arange(len(index)), None, index
+    slots = np.asarray(features.columns["example_indices"])
+    window, slot = np.nonzero(slots >= 0)
+    return window, slot, slots[window, slot]
+
+
 def encode_spans(examples: list[dict], tokenizer, max_length: int, stride: int, cache: bool = True) -> Features:
     """(criterion description, post) windows with start/end targets, offsets and a window-level label."""
     key = _key("spans", tokenizer, max_length, stride, examples)
@@ -83,28 +194,16 @@ def encode_spans(examples: list[dict], tokenizer, max_length: int, stride: int, 
     )
     columns: dict[str, list] = {name: enc[name] for name in MODEL_INPUTS if name in enc}
     starts, ends, offsets, labels, spanless, cut = [], [], [], [], [], []
-    for i, window_offsets in enumerate(enc["offset_mapping"]):
+    for i in range(len(enc["input_ids"])):
         example = examples[enc["overflow_to_sample_mapping"][i]]
-        sequence_ids = enc.sequence_ids(i)
-        context = [o if sequence_ids[t] == 1 else None for t, o in enumerate(window_offsets)]
-        first = next(t for t, o in enumerate(context) if o is not None)
-        last = max(t for t, o in enumerate(context) if o is not None)
-        start = end = 0
-        for answer in example["answers"]:
-            if context[first][0] <= answer["start"] and answer["end"] <= context[last][1]:
-                start = next(t for t in range(first, last + 1) if context[t][1] > answer["start"])
-                end = next(t for t in range(last, first - 1, -1) if context[t][0] < answer["end"])
-                break
-        partial = start == 0 and any(
-            answer["start"] < context[last][1] and context[first][0] < answer["end"] for answer in example["answers"]
-        )
+        context, first, last = _context(enc, i, 1)
+        start, end, label, partial, no_span = _window_target(example, context, first, last)
         starts.append(start)
         ends.append(end)
         offsets.append(context)
-        labels.append(int(start > 0 or partial))
-        cut.append(int(partial))
-        # Label 1 but no located span (see groundtruth): no trustworthy span target for this window.
-        spanless.append(int(example["label"] == 1 and not example["answers"]))
+        labels.append(label)
+        cut.append(partial)
+        spanless.append(no_span)
     columns.update(
         start_positions=starts,
         end_positions=ends,
@@ -125,8 +224,10 @@ def longest_answer_tokens(features: Features, examples: list[dict]) -> int:
     span's length: the post tokens the answer overlaps. `features` are encode_spans' windows of the same examples;
     their union covers every post token, so an answer that no single window holds whole is measured too."""
     tokens: dict[int, set] = {}
-    for example, context in zip(features.columns["example_index"], features.columns["offset_mapping"], strict=True):
-        tokens.setdefault(example, set()).update(tuple(o) for o in context if o is not None)
+    windows, _, owners = window_examples(features)
+    for window, example in zip(windows, owners, strict=True):
+        tokens.setdefault(int(example), set()).update(
+            tuple(o) for o in features.columns["offset_mapping"][window] if o is not None)
     return max(
         (sum(1 for s, e in tokens[i] if s < answer["end"] and answer["start"] < e)
          for i, example in enumerate(examples) for answer in example["answers"]),
@@ -160,7 +261,7 @@ def collate(features: Features, indices: list[int], pad_id: int) -> dict[str, to
         pad = pad_id if name == "input_ids" else 0
         rows = [features.columns[name][i] for i in indices]
         batch[name] = torch.tensor([r + [pad] * (width - len(r)) for r in rows], dtype=torch.long)
-    for name in ("labels", "start_positions", "end_positions", "spanless", "cut"):
+    for name in ("labels", "start_positions", "end_positions", "spanless", "cut", "example_indices"):
         if name in features.columns:
             batch[name] = torch.tensor([features.columns[name][i] for i in indices], dtype=torch.long)
     return batch

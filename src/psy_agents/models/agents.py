@@ -5,6 +5,8 @@ All take forward(input_ids, attention_mask, token_type_ids=None) and return a di
   evidence -> start_logits, end_logits [B, L]   (no answer = position 0, the CLS token, as in SQuAD v2)
   share    -> logits, start_logits, end_logits  (one encoder, two heads)
   joint    -> logits, start_logits, end_logits  (criteria encoder's pooled vector fused into the evidence encoder)
+With model.criterion_input = heads the input is the text alone and every output gains a criterion axis after the
+batch (logits [B, 9, 2], start/end [B, 9, L]): one encoder pass answers all nine criteria.
 """
 
 from __future__ import annotations
@@ -14,11 +16,20 @@ from torch import Tensor, nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from psy_agents.config import AGENTS, ModelConfig
+from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.errors import InputError
 from psy_agents.models.backbone import load_encoder
-from psy_agents.models.heads import MLPHead, Pooler, SpanHead
+from psy_agents.models.heads import CriterionPooler, MLPHead, Pooler, SpanHead
 
 FUSIONS = ("add", "gate")
+CRITERION_INPUTS = ("heads", "pair")
+
+
+def criteria_axis(cfg: ModelConfig) -> int | None:
+    """How many criteria one forward pass answers: None for pair (one per input), nine for heads."""
+    if cfg.criterion_input not in CRITERION_INPUTS:
+        raise InputError(f"model.criterion_input={cfg.criterion_input!r}; choose one of {', '.join(CRITERION_INPUTS)}")
+    return len(SYMPTOMS) if cfg.criterion_input == "heads" else None
 
 
 def _token_states(encoder: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None):
@@ -27,16 +38,23 @@ def _token_states(encoder: PreTrainedModel, input_ids: Tensor, attention_mask: T
 
 
 class ClsHead(nn.Module):
-    """Pooler + MLP: token states -> 2-way logits, plus the pooled vector (the joint agent fuses it)."""
+    """Pooler + MLP: token states -> 2-way logits ([B, 2], or [B, n, 2] for n criteria), plus the pooled vector
+    (the joint agent fuses it). `per_criterion`: one attention-pooled vector per criterion (joint, heads), each
+    read by the same MLP; otherwise one pooled vector and an MLP with n x 2 outputs."""
 
-    def __init__(self, cfg: ModelConfig, hidden: int) -> None:
+    def __init__(self, cfg: ModelConfig, hidden: int, n: int | None = None, per_criterion: bool = False) -> None:
         super().__init__()
-        self.pooler = Pooler(cfg.pooling, hidden)
-        self.mlp = MLPHead(hidden, 2, cfg.head_layers, cfg.head_hidden, cfg.head_activation, cfg.head_dropout)
+        self.n = n
+        self.pooler = CriterionPooler(n, hidden) if per_criterion else Pooler(cfg.pooling, hidden)
+        out = 2 if per_criterion or n is None else 2 * n
+        self.mlp = MLPHead(hidden, out, cfg.head_layers, cfg.head_hidden, cfg.head_activation, cfg.head_dropout)
 
     def forward(self, hidden_states: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
         pooled = self.pooler(hidden_states, attention_mask)
-        return self.mlp(pooled), pooled
+        logits = self.mlp(pooled)
+        if self.n is not None and logits.dim() == 2:
+            logits = logits.unflatten(-1, (self.n, 2))
+        return logits, pooled
 
 
 class AgentModel(nn.Module):
@@ -56,7 +74,7 @@ class CriteriaModel(AgentModel):
     def __init__(self, cfg: ModelConfig, encoder: PreTrainedModel) -> None:
         super().__init__()
         self.encoder = encoder
-        self.cls_head = ClsHead(cfg, encoder.config.hidden_size)
+        self.cls_head = ClsHead(cfg, encoder.config.hidden_size, criteria_axis(cfg))
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
         states = _token_states(self.encoder, input_ids, attention_mask, token_type_ids)
@@ -68,7 +86,7 @@ class EvidenceModel(AgentModel):
     def __init__(self, cfg: ModelConfig, encoder: PreTrainedModel) -> None:
         super().__init__()
         self.encoder = encoder
-        self.span_head = SpanHead(encoder.config.hidden_size)
+        self.span_head = SpanHead(encoder.config.hidden_size, criteria_axis(cfg))
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
         states = _token_states(self.encoder, input_ids, attention_mask, token_type_ids)
@@ -80,8 +98,8 @@ class ShareModel(AgentModel):
     def __init__(self, cfg: ModelConfig, encoder: PreTrainedModel) -> None:
         super().__init__()
         self.encoder = encoder
-        self.cls_head = ClsHead(cfg, encoder.config.hidden_size)
-        self.span_head = SpanHead(encoder.config.hidden_size)
+        self.cls_head = ClsHead(cfg, encoder.config.hidden_size, criteria_axis(cfg))
+        self.span_head = SpanHead(encoder.config.hidden_size, criteria_axis(cfg))
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None):
         states = _token_states(self.encoder, input_ids, attention_mask, token_type_ids)
@@ -110,9 +128,12 @@ class CriteriaFusion(nn.Module):
         self.norm = nn.LayerNorm(hidden)
 
     def forward(self, tokens: Tensor, pooled: Tensor) -> Tensor:
-        shift = self.proj(pooled).unsqueeze(1)
+        """tokens [B, L, H]; pooled [B, H] -> [B, L, H], or one vector per criterion [B, n, H] -> [B, n, L, H]."""
+        if pooled.dim() == 3:
+            tokens = tokens.unsqueeze(1)
+        shift = self.proj(pooled).unsqueeze(-2)
         if self.gate is not None:
-            tokens = tokens * torch.sigmoid(self.gate(pooled)).unsqueeze(1)
+            tokens = tokens * torch.sigmoid(self.gate(pooled)).unsqueeze(-2)
         return self.norm(tokens + shift)
 
 
@@ -122,9 +143,11 @@ class JointModel(AgentModel):
     def __init__(self, cfg: ModelConfig, criteria_encoder: PreTrainedModel, evidence_encoder: PreTrainedModel) -> None:
         super().__init__()
         hidden = evidence_encoder.config.hidden_size
+        n = criteria_axis(cfg)
         self.criteria_encoder = criteria_encoder
         self.evidence_encoder = evidence_encoder
-        self.cls_head = ClsHead(cfg, hidden)
+        # heads: a vector per criterion conditions the evidence tokens for that criterion; one span head reads them
+        self.cls_head = ClsHead(cfg, hidden, n, per_criterion=n is not None)
         self.fusion = CriteriaFusion(cfg.fusion, hidden)
         self.span_head = SpanHead(hidden)
 
@@ -140,11 +163,11 @@ def build_model(agent: str, model_cfg: ModelConfig, backbone: str | PretrainedCo
     """The agent's model; `backbone` overrides model_cfg.backbone (tests pass a tiny PretrainedConfig)."""
     source = model_cfg.backbone if backbone is None else backbone
     if agent == "criteria":
-        return CriteriaModel(model_cfg, load_encoder(source))
+        return CriteriaModel(model_cfg, load_encoder(source, model_cfg.num_layers))
     if agent == "evidence":
-        return EvidenceModel(model_cfg, load_encoder(source))
+        return EvidenceModel(model_cfg, load_encoder(source, model_cfg.num_layers))
     if agent == "share":
-        return ShareModel(model_cfg, load_encoder(source))
+        return ShareModel(model_cfg, load_encoder(source, model_cfg.num_layers))
     if agent == "joint":
-        return JointModel(model_cfg, load_encoder(source), load_encoder(source))
+        return JointModel(model_cfg, *(load_encoder(source, model_cfg.num_layers) for _ in range(2)))
     raise InputError(f"unknown agent {agent!r}; choose one of {', '.join(AGENTS)}")

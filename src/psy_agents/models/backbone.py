@@ -67,17 +67,65 @@ def _drop_pooler(model: PreTrainedModel) -> PreTrainedModel:
     return model
 
 
-def load_encoder(backbone: str | PretrainedConfig) -> PreTrainedModel:
+def load_encoder(backbone: str | PretrainedConfig, num_layers: int | None = None) -> PreTrainedModel:
     """A fresh encoder: a deep copy of the once-per-process loaded weights, or a random init from a config.
 
     HPO runs many trials in one process; copying the cached module avoids rereading the checkpoint each trial
     while every trial (and each of the joint agent's two encoders) still gets independent parameters.
+
+    `num_layers` (ModelConfig.num_layers) keeps the bottom N transformer layers (None = all): the encoder is built
+    from its config with num_hidden_layers=N and takes the pretrained weights by name, so its layer i is the
+    pretrained layer i, and the embeddings are the pretrained ones.
     """
     if isinstance(backbone, PretrainedConfig):
-        encoder = _drop_pooler(AutoModel.from_config(backbone, dtype=torch.float32))
+        _check_num_layers(num_layers, backbone, type(backbone).__name__)
+        config = backbone if num_layers is None else _with_layers(backbone, num_layers)
+        encoder = _drop_pooler(AutoModel.from_config(config, dtype=torch.float32))
     else:
-        encoder = copy.deepcopy(_pretrained_encoder(resolve_backbone(backbone)))
+        full = _pretrained_encoder(resolve_backbone(backbone))
+        _check_num_layers(num_layers, full.config, repr(backbone))
+        if num_layers is None or num_layers == full.config.num_hidden_layers:
+            encoder = copy.deepcopy(full)
+        else:
+            encoder = _bottom_layers(full, num_layers, backbone)
     return encoder.train()  # from_pretrained leaves eval mode; a fresh module should start like any nn.Module
+
+
+def _check_num_layers(num_layers: int | None, config: PretrainedConfig, name: str) -> None:
+    if num_layers is None:
+        return
+    available = getattr(config, "num_hidden_layers", None)
+    if not isinstance(available, int):
+        raise InputError(f"model.num_layers={num_layers!r}: the encoder {name} has no num_hidden_layers in its "
+                         "config, so its layers cannot be cut; set model.num_layers: null")
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not 1 <= num_layers <= available:
+        raise InputError(f"model.num_layers={num_layers!r}: the encoder {name} has {available} layers; "
+                         f"use 1..{available} (the bottom layers kept) or null (all)")
+
+
+def _with_layers(config: PretrainedConfig, num_layers: int) -> PretrainedConfig:
+    config = copy.deepcopy(config)
+    config.num_hidden_layers = num_layers
+    if isinstance(getattr(config, "layer_types", None), list):  # per-layer attention kinds (e.g. ModernBERT)
+        config.layer_types = config.layer_types[:num_layers]
+    return config
+
+
+def _bottom_layers(full: PreTrainedModel, num_layers: int, name: str) -> PreTrainedModel:
+    """A copy of `full` with only its bottom `num_layers` layers.
+
+    Built rather than cut from a copy: from_config gets every config-derived part right for N layers on any
+    architecture (a shared-layer ALBERT just repeats its group fewer times), and loading the state dict by name
+    copies embeddings and layers 0..N-1 while the dropped layers' weights are simply not asked for (what
+    from_pretrained(..., num_hidden_layers=N) does too, minus its UNEXPECTED-keys report and a second disk read).
+    """
+    with torch.random.fork_rng(devices=[]):  # the init is overwritten; leave the caller's random stream alone
+        encoder = _drop_pooler(AutoModel.from_config(_with_layers(full.config, num_layers), dtype=torch.float32))
+    missing = encoder.load_state_dict(full.state_dict(), strict=False).missing_keys
+    if missing:
+        raise InputError(f"model.num_layers={num_layers}: the encoder {name!r} does not name its weights by layer "
+                         f"(no pretrained value for {missing[0]}); set model.num_layers: null")
+    return encoder
 
 
 def tiny_bert_config(vocab_size: int = 1000, **overrides) -> BertConfig:

@@ -16,9 +16,10 @@ ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
 
 
 def mask_padding(values: Tensor, attention_mask: Tensor) -> Tensor:
-    """Set positions where attention_mask == 0 to the dtype's minimum; works for [B, L] and [B, L, H] values."""
+    """Set positions where attention_mask == 0 to the dtype's minimum; works for [B, L] and [B, L, H] values (and
+    [B, n, L] with a [B, 1, L] mask)."""
     pad = attention_mask == 0
-    if values.dim() == 3:
+    if values.dim() == 3 and pad.dim() == 2:
         pad = pad.unsqueeze(-1)
     return values.masked_fill(pad, torch.finfo(values.dtype).min)
 
@@ -48,6 +49,20 @@ class Pooler(nn.Module):
         return torch.einsum("bl,blh->bh", weights, hidden_states)
 
 
+class CriterionPooler(nn.Module):
+    """Token states [B, L, H] -> one vector per criterion [B, n, H]: attention pooling with a learned query per
+    criterion, so each criterion reads the tokens that matter for it (the joint agent's heads formulation)."""
+
+    def __init__(self, n: int, hidden: int) -> None:
+        super().__init__()
+        self.queries = nn.Linear(hidden, n, bias=False)
+
+    def forward(self, hidden_states: Tensor, attention_mask: Tensor) -> Tensor:
+        scores = mask_padding(self.queries(hidden_states), attention_mask)  # [B, L, n]
+        weights = torch.softmax(scores.float(), dim=1).to(hidden_states.dtype)
+        return torch.einsum("bln,blh->bnh", weights, hidden_states)
+
+
 class MLPHead(nn.Sequential):
     """layers=1: dropout + linear; layers=n>1: n-1 hidden blocks (Linear, activation, dropout) + output Linear."""
 
@@ -66,15 +81,24 @@ class MLPHead(nn.Sequential):
 
 
 class SpanHead(nn.Module):
-    """Token states -> start and end logits [B, L]; padding masked to the dtype minimum (never a valid answer).
+    """Token states -> start and end logits; padding masked to the dtype minimum (never a valid answer).
 
-    span_loss relies on that masking value to spread label smoothing over real tokens only.
+    `n` = None: [B, L] each (one question per window, the pair formulation); n criteria: [B, n, L] each (the heads
+    formulation), or token states already conditioned per criterion [B, n, L, H] (joint) read by one shared head.
+    span_loss relies on the masking value to spread label smoothing over real tokens only.
     """
 
-    def __init__(self, hidden: int) -> None:
+    def __init__(self, hidden: int, n: int | None = None) -> None:
         super().__init__()
-        self.qa = nn.Linear(hidden, 2)
+        self.n = n
+        self.qa = nn.Linear(hidden, 2 * (n or 1))
 
     def forward(self, hidden_states: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
-        start, end = self.qa(hidden_states).unbind(dim=-1)
+        logits = self.qa(hidden_states)
+        if self.n is None or hidden_states.dim() == 4:  # [B, L, 2] or [B, n, L, 2]
+            start, end = logits.unbind(dim=-1)
+        else:  # [B, L, 2n] -> [B, n, L] each
+            start, end = logits.unflatten(-1, (self.n, 2)).permute(3, 0, 2, 1)
+        if start.dim() == 3:
+            attention_mask = attention_mask.unsqueeze(1)
         return mask_padding(start, attention_mask), mask_padding(end, attention_mask)

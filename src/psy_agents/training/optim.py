@@ -74,12 +74,14 @@ def _no_decay_ids(model: nn.Module) -> set[int]:
 
 
 def freeze_bottom(encoder: nn.Module, n: int) -> None:
-    """Embeddings and the bottom n layers get no gradient (nothing happens for n = 0)."""
+    """Embeddings and the bottom n layers get no gradient (nothing happens for n = 0); n counts the layers the
+    encoder has, i.e. those model.num_layers kept."""
     if n <= 0:
         return
     depths, n_layers = parameter_depths(encoder)
     if n > n_layers:
-        raise InputError(f"train.freeze_layers={n} but the backbone has only {n_layers} layers")
+        raise InputError(f"train.freeze_layers={n} but the encoder has only {n_layers} layers (model.num_layers "
+                         f"keeps the bottom ones); lower train.freeze_layers to at most {n_layers}")
     for name, param in encoder.named_parameters():
         if depths[name] <= n:
             param.requires_grad_(False)

@@ -23,12 +23,16 @@ from psy_agents.data.tokenize import (
     Features,
     collate,
     encode_criteria,
+    encode_criteria_heads,
     encode_spans,
+    encode_spans_heads,
     length_batches,
     longest_answer_tokens,
+    window_examples,
 )
 from psy_agents.errors import InputError
 from psy_agents.evaluation.spans import best_answers, evidence_counts, span_scored
+from psy_agents.models.agents import criteria_axis
 from psy_agents.training.losses import ClassificationLoss, span_loss
 
 THRESHOLD_BUFFERS = ("decision", "null", "calib_scale", "calib_bias")
@@ -70,10 +74,10 @@ def predict(model: nn.Module, features: Features, batch_size: int, pad_id: int, 
             outputs = model(**{k: batch[k].to(device) for k in MODEL_INPUTS if k in batch})
         for name, value in outputs.items():
             value = value.float().cpu().numpy()
-            if name not in out:
-                shape = (len(features), width) if value.ndim == 2 and name != "logits" else (len(features), 2)
-                out[name] = np.full(shape, -1e4, dtype=np.float32)
-            out[name][indices, : value.shape[1]] = value
+            if name not in out:  # token-level outputs are padded to the widest feature: [N, (criteria,) width]
+                shape = value.shape[1:] if name == "logits" else (*value.shape[1:-1], width)
+                out[name] = np.full((len(features), *shape), -1e4, dtype=np.float32)
+            out[name][indices, ..., : value.shape[-1]] = value
     return out
 
 
@@ -113,12 +117,24 @@ class _Task:
     def __init__(self, run: RunConfig, tokenizer) -> None:
         self.run = run
         self.tokenizer = tokenizer
+        self.heads = criteria_axis(run.model) is not None
+        # heads: a text trains all nine criteria at once, so there is no negative to leave out (train.neg_ratio is
+        # the pair formulation's); class imbalance is the losses' business (class weights, focal)
+        self.neg_ratio = 0.0 if self.heads else run.train.neg_ratio
 
     def epoch_indices(self, features: Features, rng: np.random.Generator) -> list[int]:
-        return _subsample(features.columns["labels"], self.run.train.neg_ratio, rng)
+        return _subsample(features.columns["labels"], self.neg_ratio, rng)
+
+    def _flat(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Batch rows in the pair formulation; (text, criterion) rows from [B, 9, ...] in the heads one."""
+        return tensor.flatten(0, 1) if self.heads else tensor
 
     def _trainable_labels(self, features: Features) -> list[int]:
-        return features.columns["labels"]
+        cols = features.columns
+        if not self.heads:
+            return cols["labels"]
+        return [y for row, slots in zip(cols["labels"], cols["example_indices"], strict=True)
+                for y, i in zip(row, slots, strict=True) if i >= 0]
 
     def build_loss(self, features: Features) -> nn.Module | None:
         """The classification loss, and `prior_shift`: what to add to a trained log-odds so that it refers to the
@@ -127,7 +143,7 @@ class _Task:
         undone analytically. Focal loss and label smoothing distort probabilities in ways no shift undoes: those
         runs are calibrated on held-out records instead (see needs_calibration)."""
         negatives, positives, self.subsample_shift = _epoch_class_counts(
-            self._trainable_labels(features), self.run.train.neg_ratio
+            self._trainable_labels(features), self.neg_ratio
         )
         self.prior_shift = self.subsample_shift
         if not self.with_cls:
@@ -149,13 +165,20 @@ class _Task:
 
 class CriteriaTask(_Task):
     def features(self, examples: list[dict], cache: bool = True) -> Features:
-        return encode_criteria(examples, self.tokenizer, self.run.model.max_length, cache=cache)
+        encode = encode_criteria_heads if self.heads else encode_criteria
+        return encode(examples, self.tokenizer, self.run.model.max_length, cache=cache)
 
     def loss(self, outputs: dict, batch: dict) -> torch.Tensor:
-        return self.cls_loss(outputs["logits"], batch["labels"])
+        if not self.heads:
+            return self.cls_loss(outputs["logits"], batch["labels"])
+        return _on_targets(self.cls_loss, self._flat(batch["example_indices"] >= 0), self._flat(outputs["logits"]),
+                           self._flat(batch["labels"]))
 
     def records(self, model, features: Features, examples: list[dict], predict_fn) -> list[dict]:
-        logit = _positive_logit(predict_fn(model, features)["logits"], model)
+        out = predict_fn(model, features)["logits"]
+        windows, slots, owners = window_examples(features)
+        logit = np.empty(len(examples))
+        logit[owners] = _positive_logit(out[windows] if slots is None else out[windows, slots], model)
         return [
             {"post_id": ex["post_id"], "sentence_id": ex["sentence_id"], "symptom": ex["symptom"],
              "label": ex["label"], "logit": round(float(z), 6)}
@@ -172,13 +195,17 @@ class SpanTask(_Task):
 
     def features(self, examples: list[dict], cache: bool = True) -> Features:
         m = self.run.model
-        return encode_spans(examples, self.tokenizer, m.max_length, m.doc_stride, cache=cache)
+        encode = encode_spans_heads if self.heads else encode_spans
+        return encode(examples, self.tokenizer, m.max_length, m.doc_stride, cache=cache)
 
     def _trainable_labels(self, features: Features) -> list[int]:
         # Windows of a label-1 example without a located span have no trustworthy target of either kind; cut
         # windows are positives (see loss), so subsampling and the prior shift count them as loss sees them.
         cols = features.columns
-        return [y for y, spanless in zip(cols["labels"], cols["spanless"], strict=True) if not spanless]
+        if not self.heads:
+            return [y for y, spanless in zip(cols["labels"], cols["spanless"], strict=True) if not spanless]
+        return [y for row, flags in zip(cols["labels"], cols["spanless"], strict=True)
+                for y, spanless in zip(row, flags, strict=True) if not spanless]
 
     def size_answers(self, model: nn.Module, features: Features, examples: list[dict]) -> None:
         """The longest span post-processing may answer: train.max_answer_tokens, or when null the longest gold
@@ -198,29 +225,36 @@ class SpanTask(_Task):
         # A window whose boundary cuts the gold span (encode_spans' `cut`) shows evidence, so it keeps its
         # classification target (label 1), but no span target: CLS would teach "no answer".
         smoothing = self.run.train.label_smoothing
+        flat = self._flat
         span = _on_targets(
-            lambda *t: span_loss(*t, label_smoothing=smoothing), has_target & (batch["cut"] == 0),
-            outputs["start_logits"], outputs["end_logits"], batch["start_positions"], batch["end_positions"],
+            lambda *t: span_loss(*t, label_smoothing=smoothing), flat(has_target & (batch["cut"] == 0)),
+            flat(outputs["start_logits"]), flat(outputs["end_logits"]), flat(batch["start_positions"]),
+            flat(batch["end_positions"]),
         )
         if not self.with_cls:
             return span
         w = self.run.train.span_loss_weight
-        return w * span + (1.0 - w) * _on_targets(self.cls_loss, has_target, outputs["logits"], batch["labels"])
+        cls = _on_targets(self.cls_loss, flat(has_target), flat(outputs["logits"]), flat(batch["labels"]))
+        return w * span + (1.0 - w) * cls
 
     def records(self, model, features: Features, examples: list[dict], predict_fn) -> list[dict]:
         """Per (post, criterion): its best span over the windows whatever the null score, that span's margin over
         the null score, and the evidence word counts of answering with it; plus the classification logit."""
         out = predict_fn(model, features)
-        cols = features.columns
+        windows, slots, owners = window_examples(features)
+
+        def rows(name: str) -> np.ndarray:  # one row per (window, example) pair, whatever the formulation
+            return out[name][windows] if slots is None else out[name][windows, slots]
+
         # A huge null threshold answers every example with its best span; fit_thresholds/score decide on null.
         answers = best_answers(
-            len(examples), cols["example_index"], cols["offset_mapping"], out["start_logits"], out["end_logits"],
-            [ex["post"] for ex in examples], n_best=self.run.train.n_best,
+            len(examples), owners, [features.columns["offset_mapping"][w] for w in windows], rows("start_logits"),
+            rows("end_logits"), [ex["post"] for ex in examples], n_best=self.run.train.n_best,
             max_answer_tokens=int(model.max_answer_tokens), null_threshold=1e9,
         )
         if self.with_cls:
             logit = np.full(len(examples), -np.inf)
-            np.maximum.at(logit, np.asarray(cols["example_index"]), _positive_logit(out["logits"], model))
+            np.maximum.at(logit, owners, _positive_logit(rows("logits"), model))
         scored = set(span_scored(examples))
         records = []
         for i, (ex, answer) in enumerate(zip(examples, answers, strict=True)):
