@@ -16,7 +16,7 @@ drawn once on the evidence examples' post-level labels, so every agent and both 
 
 What is timed (time.perf_counter, through instrumented task methods; src/ is not changed): the loop's task comes
 from make_task, which the bench wraps to stamp three points of every epoch, in the order the loop runs them:
-  * epoch start: the epoch's task.epoch_indices call (negative subsampling; the loop's first call, which only
+  * epoch start: the epoch's task.epoch call (negative subsampling; the loop's first call, which only
     sizes the LR schedule, is skipped);
   * scoring start: the epoch's task.records call on the val features;
   * epoch end: the loop's epoch callback, after thresholds are fitted and metrics computed.
@@ -30,8 +30,8 @@ each formulation's training pass has per epoch. Heads' larger saving is in scori
 text nine times and nothing is subsampled; the line before the last gives the whole-epoch ratio
 (train + score s/ep), which is what an HPO trial pays per epoch.
 
-Encoder passes per epoch: `train feats/ep` = len(task.epoch_indices(...)) of the training features (sentences or
-windows; pair: (criterion, text) pairs with negatives subsampled; heads: texts, all of them); `val feats` = the
+Encoder passes per epoch: `train feats/ep` = the features task.epoch trains on (sentences or windows; pair:
+(criterion, text) pairs with negatives subsampled; heads: texts, all of them, negatives subsampled in the loss); `val feats` = the
 val features scored each epoch. The joint agent runs two encoders over every feature.
 Quality: `primary` = the best epoch's validation primary (TrainResult.best_metrics), thresholds fitted on val
 each epoch as the loop does. `quality_gap` = pair primary - heads primary on evidence (positive: pair better).
@@ -80,7 +80,7 @@ class Probe:
     def wrap(self, make_task):
         def instrumented(run, tokenizer):
             task = make_task(run, tokenizer)
-            features, epoch_indices, records = task.features, task.epoch_indices, task.records
+            features, epoch, records = task.features, task.epoch, task.records
 
             def timed_features(examples, cache=True):
                 start = time.perf_counter()
@@ -88,15 +88,15 @@ class Probe:
                 self.tokenise += time.perf_counter() - start
                 return out
 
-            def stamped_epoch_indices(feats, rng):
+            def stamped_epoch(feats, rng):
                 now = time.perf_counter()
-                indices = epoch_indices(feats, rng)
+                view, indices = epoch(feats, rng)
                 if not self.sizing_call_seen:  # train() calls it once before epoch 1 to size the LR schedule
                     self.sizing_call_seen = True
                 else:
                     self.epoch_starts.append(now)
                     self.train_feats.append(len(indices))
-                return indices
+                return view, indices
 
             def stamped_records(model, feats, examples, predict_fn):
                 self.score_starts.append(time.perf_counter())
@@ -104,7 +104,7 @@ class Probe:
                 return records(model, feats, examples, predict_fn)
 
             # instance attributes shadow the methods for this task only
-            task.features, task.epoch_indices, task.records = timed_features, stamped_epoch_indices, stamped_records
+            task.features, task.epoch, task.records = timed_features, stamped_epoch, stamped_records
             return task
 
         return instrumented

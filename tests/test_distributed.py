@@ -31,6 +31,7 @@ from conftest import ROOT, synthetic_release, write_release
 from optuna.trial import TrialState
 from test_pipeline import dvc, smoke_params
 
+from psy_agents.config import load_params
 from psy_agents.models.backbone import save_tiny_backbone
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -153,7 +154,7 @@ def base(tmp_path_factory) -> Path:
 
 def project(base: Path, where: Path, **hpo) -> Path:
     shutil.copytree(base, where, symlinks=True)
-    params = yaml.safe_load((where / "params.yaml").read_text())
+    params = load_params(where / "params.yaml")
     params["hpo"].update(hpo)
     write_params(where, params)
     return where
@@ -240,7 +241,7 @@ def test_stage_b_seeds_are_enqueued_once_whatever_the_workers(shared, postgres):
 def test_outputs_have_the_single_machine_format_and_no_password(shared, base, postgres, tmp_path):
     # the same stage on one machine (file storage), two trials
     local = project(base, tmp_path / "local", storage="")
-    params = yaml.safe_load((local / "params.yaml").read_text())
+    params = load_params(local / "params.yaml")
     params["hpo"]["a"]["n_trials"] = 2
     write_params(local, params)
     result = subprocess.run([sys.executable, str(local / "stages/hpo.py"), "--stage", "a", "--agent", AGENT],
@@ -275,7 +276,7 @@ def test_a_worker_killed_mid_trial_leaves_a_trial_that_heartbeats_fail_and_retry
 
     # grace 8 s: the stage starts while the dead trial still counts as running, runs the other trial, then waits
     root = project(base, tmp_path / "killed", storage=postgres.url("killed"), grace_period=8)
-    params = yaml.safe_load((root / "params.yaml").read_text())
+    params = load_params(root / "params.yaml")
     # five epochs (a stage A trial trains max_resource, no early stop): the test kills the worker once its trial
     # has reported epoch 1
     params["hpo"]["a"].update(n_trials=2, max_resource=5)

@@ -222,6 +222,7 @@ def test_heads_model_overfits_one_batch(tiny_backbone, agent):
     criteria, evidence = tiny_examples()
     examples = (criteria if agent == "criteria" else evidence)[:36]  # four texts, all nine criteria each
     run = tiny_run(agent, tiny_backbone)
+    run = replace(run, model=replace(run.model, criterion_input="heads"))
     task = make_task(run, load_tokenizer(tiny_backbone))
     features = task.features(examples, cache=False)
     assert len(features.columns["example_indices"][0]) == 9

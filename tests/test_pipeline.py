@@ -28,7 +28,7 @@ AGENTS = ["criteria", "share"]  # evidence and joint run through the same stages
 
 
 def smoke_params(backbone: str) -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = load_params(ROOT / "params.yaml")
     params["data"]["source"] = "redsm5"
     params["split"]["folds"] = 2
     params["agents"] = AGENTS
@@ -127,7 +127,7 @@ def test_second_repro_is_a_noop_and_metrics_show(pipeline):
 def test_changing_stage_c_params_leaves_stages_a_and_b_alone(pipeline):
     status = dvc(pipeline, "status", "--json")
     assert json.loads(status.stdout or "{}") == {}
-    params = yaml.safe_load((pipeline / "params.yaml").read_text())
+    params = load_params(pipeline / "params.yaml")
     params["hpo"]["c"]["folds"] = 1
     (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = set(json.loads(dvc(pipeline, "status", "--json").stdout))
@@ -147,7 +147,7 @@ def finished_trials(db: Path) -> dict[int, str]:
 
 
 def test_killed_stage_a_continues_its_study_on_rerun(tmp_path):
-    hpo = yaml.safe_load((ROOT / "params.yaml").read_text())["hpo"]
+    hpo = load_params(ROOT / "params.yaml")["hpo"]
     root = smoke_project(tmp_path, {
         "agents": ["criteria"],
         "hpo": {**hpo, "heartbeat_interval": 1, "grace_period": 2,

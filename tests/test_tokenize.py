@@ -167,7 +167,10 @@ def test_cut_windows_train_the_classification_head_but_not_the_span_head(tiny_ba
         task.build_loss(features)
         # heads: the post's other eight criteria have no example here, so they train nothing
         cut = [i for i, c in enumerate(slot_of(features.columns, criterion_input, example["symptom"])["cut"]) if c]
-        assert cut and set(cut) <= set(task.epoch_indices(features, np.random.default_rng(0)))  # positives: kept
+        view, indices = task.epoch(features, np.random.default_rng(0))
+        assert cut and set(cut) <= set(indices)  # positives: kept
+        if criterion_input == "heads":
+            assert all(view.columns["keep"][i][SYMPTOMS.index(example["symptom"])] for i in cut)
         batch = collate(features, cut, 0)
         torch.manual_seed(0)
         outputs = build_model(agent, run.model)(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])

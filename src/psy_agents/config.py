@@ -66,7 +66,7 @@ class ModelConfig:
     fusion: str = "add"  # joint only: add | gate, how the projected criteria vector enters each evidence token
     # heads: each text encoded once, all nine criteria answered from it; pair: (criterion description, text) encoded
     # once per criterion (a cross-encoder: nine encoder passes per text)
-    criterion_input: str = "heads"
+    criterion_input: str = "pair"
 
 
 @dataclass(frozen=True)

@@ -261,7 +261,7 @@ def collate(features: Features, indices: list[int], pad_id: int) -> dict[str, to
         pad = pad_id if name == "input_ids" else 0
         rows = [features.columns[name][i] for i in indices]
         batch[name] = torch.tensor([r + [pad] * (width - len(r)) for r in rows], dtype=torch.long)
-    for name in ("labels", "start_positions", "end_positions", "spanless", "cut", "example_indices"):
+    for name in ("labels", "start_positions", "end_positions", "spanless", "cut", "example_indices", "keep"):
         if name in features.columns:
             batch[name] = torch.tensor([features.columns[name][i] for i in indices], dtype=torch.long)
     return batch

@@ -134,7 +134,7 @@ def train(
     if cfg.threshold is not None:
         set_thresholds(model, task.fixed_thresholds())
     rng = np.random.default_rng(cfg.seed)
-    steps_per_epoch = math.ceil(len(task.epoch_indices(train_features, np.random.default_rng(0))) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(task.epoch(train_features, np.random.default_rng(0))[1]) / cfg.batch_size)
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, max(1, math.ceil(steps_per_epoch / cfg.grad_accum) * cfg.epochs))
     predict_fn = _predictor(run, tokenizer, device)
@@ -146,7 +146,7 @@ def train(
         features = train_features
         if augmenter is not None:
             features = task.features(augmenter.augment_examples(train_examples, epoch), cache=False)
-        indices = task.epoch_indices(features, rng)
+        features, indices = task.epoch(features, rng)
         lengths = [len(features.columns["input_ids"][i]) for i in indices]
         model.train()
         total, count = 0.0, 0

@@ -118,23 +118,34 @@ class _Task:
         self.run = run
         self.tokenizer = tokenizer
         self.heads = criteria_axis(run.model) is not None
-        # heads: a text trains all nine criteria at once, so there is no negative to leave out (train.neg_ratio is
-        # the pair formulation's); class imbalance is the losses' business (class weights, focal)
-        self.neg_ratio = 0.0 if self.heads else run.train.neg_ratio
+        self.neg_ratio = run.train.neg_ratio
 
-    def epoch_indices(self, features: Features, rng: np.random.Generator) -> list[int]:
-        return _subsample(features.columns["labels"], self.neg_ratio, rng)
+    def epoch(self, features: Features, rng: np.random.Generator) -> tuple[Features, list[int]]:
+        """The epoch's training view and the features to train on. pair: every positive pair and a fresh draw of
+        at most neg_ratio x as many negatives. heads: every text (one pass answers all nine criteria), with the same
+        draw over its (text, criterion) pairs deciding which ones enter the loss (`keep`); so both formulations
+        train on one class balance and share one prior-shift correction."""
+        if not self.heads:
+            return features, _subsample(features.columns["labels"], self.neg_ratio, rng)
+        targets = self._targets(features)
+        windows, slots = np.nonzero(targets)
+        kept = _subsample(np.asarray(features.columns["labels"])[windows, slots].tolist(), self.neg_ratio, rng)
+        keep = np.zeros(targets.shape, dtype=int)
+        keep[windows[kept], slots[kept]] = 1
+        return Features({**features.columns, "keep": keep.tolist()}), list(range(len(features)))
+
+    def _targets(self, features: Features) -> np.ndarray:
+        """heads: [texts, 9], which (text, criterion) pairs have a training target (an example here)."""
+        return np.asarray(features.columns["example_indices"]) >= 0
 
     def _flat(self, tensor: torch.Tensor) -> torch.Tensor:
         """Batch rows in the pair formulation; (text, criterion) rows from [B, 9, ...] in the heads one."""
         return tensor.flatten(0, 1) if self.heads else tensor
 
     def _trainable_labels(self, features: Features) -> list[int]:
-        cols = features.columns
         if not self.heads:
-            return cols["labels"]
-        return [y for row, slots in zip(cols["labels"], cols["example_indices"], strict=True)
-                for y, i in zip(row, slots, strict=True) if i >= 0]
+            return features.columns["labels"]
+        return np.asarray(features.columns["labels"])[self._targets(features)].tolist()
 
     def build_loss(self, features: Features) -> nn.Module | None:
         """The classification loss, and `prior_shift`: what to add to a trained log-odds so that it refers to the
@@ -171,8 +182,9 @@ class CriteriaTask(_Task):
     def loss(self, outputs: dict, batch: dict) -> torch.Tensor:
         if not self.heads:
             return self.cls_loss(outputs["logits"], batch["labels"])
-        return _on_targets(self.cls_loss, self._flat(batch["example_indices"] >= 0), self._flat(outputs["logits"]),
-                           self._flat(batch["labels"]))
+        # the epoch's `keep` (see epoch) where given, else every criterion the text has an example for
+        targets = batch["keep"] == 1 if "keep" in batch else batch["example_indices"] >= 0
+        return _on_targets(self.cls_loss, self._flat(targets), self._flat(outputs["logits"]), self._flat(batch["labels"]))
 
     def records(self, model, features: Features, examples: list[dict], predict_fn) -> list[dict]:
         out = predict_fn(model, features)["logits"]
@@ -204,8 +216,11 @@ class SpanTask(_Task):
         cols = features.columns
         if not self.heads:
             return [y for y, spanless in zip(cols["labels"], cols["spanless"], strict=True) if not spanless]
-        return [y for row, flags in zip(cols["labels"], cols["spanless"], strict=True)
-                for y, spanless in zip(row, flags, strict=True) if not spanless]
+        return super()._trainable_labels(features)
+
+    def _targets(self, features: Features) -> np.ndarray:
+        # absent criteria are spanless too (encode_spans_heads)
+        return np.asarray(features.columns["spanless"]) == 0
 
     def size_answers(self, model: nn.Module, features: Features, examples: list[dict]) -> None:
         """The longest span post-processing may answer: train.max_answer_tokens, or when null the longest gold
@@ -222,6 +237,8 @@ class SpanTask(_Task):
 
     def loss(self, outputs: dict, batch: dict) -> torch.Tensor:
         has_target = batch["spanless"] == 0
+        if "keep" in batch:  # heads: the epoch's subsampled negative (window, criterion) pairs stay out (see epoch)
+            has_target = has_target & (batch["keep"] == 1)
         # A window whose boundary cuts the gold span (encode_spans' `cut`) shows evidence, so it keeps its
         # classification target (label 1), but no span target: CLS would teach "no answer".
         smoothing = self.run.train.label_smoothing
