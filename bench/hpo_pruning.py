@@ -16,9 +16,13 @@ every val post (or --val-fraction). The rest of search.common and search.criteri
 
 Rungs: Optuna's HyperbandPruner runs floor(log_eta(max_resource / min_resource)) + 1 brackets. The defaults give
 one, successive halving with one rung at epoch 2: a trial goes on while its epoch-2 value is in the top 1/eta of
-the trials that reached epoch 2 (with fewer than 2*eta there, only while it is the best so far). With values in
-random order about 4 of 24 trials run all 8 epochs and 20 stop at 2, a saving near 2.6. A rung at epoch 1 ranks
-configs poorly, and a smaller eta lets too many through for a 2x saving.
+the trials that reached epoch 2 (with fewer than 2*eta there, only while it is the best so far): the first trials
+run to the end while each beats the ones before, which is why 8 of 24 trials completed in the run below, not 3.
+A rung at epoch 1 ranks configs poorly, and a smaller eta lets too many through for a 2x saving.
+
+Measured with the defaults (criteria, model.criterion_input heads, 1 thread, 2-core CPU shared with another job):
+hyperband 8 complete + 16 pruned, 96 epochs, 581 s, best 0.9091; none 24 complete, 192 epochs, 1310 s, best
+0.9091; `saving=2.00 best_gap=0.0000`.
 
 Same configs on both sides: --tpe-startup defaults to --trials, so every trial is a seeded random draw and both
 sides train the same configs with the same seeds; best_gap then measures only what pruning cut. With a short TPE
