@@ -9,7 +9,7 @@ import pytest
 import yaml
 from optuna.trial import FixedTrial
 
-from psy_agents.config import AGENTS, RunConfig, apply_overrides, run_config
+from psy_agents.config import AGENTS, RunConfig, apply_overrides, load_params, run_config
 from psy_agents.errors import InputError
 from psy_agents.hpo.space import base_values, flatten, space_for, suggest, to_sections, validate_space
 
@@ -91,7 +91,7 @@ def test_stage_a_space_never_holds_epochs_or_patience() -> None:
     assert not {"train.epochs", "train.patience"} & set(space_for(search, "criteria", "a"))
     b = space_for(search, "criteria", "b")
     assert b["train.epochs"] == {"type": "int", "low": 3, "high": 8} and "train.patience" in b
-    params = yaml.safe_load(PARAMS.read_text())
+    params = load_params(PARAMS)
     for agent in AGENTS:
         assert not {"train.epochs", "train.patience"} & set(space_for(params["search"], agent, "a"))
 
@@ -131,7 +131,7 @@ def test_sampled_values_build_a_run_config() -> None:
 
 
 def test_the_params_yaml_search_space_samples_valid_run_configs() -> None:
-    if not PARAMS.exists() or "search" not in (params := yaml.safe_load(PARAMS.read_text())):
+    if not PARAMS.exists() or "search" not in (params := load_params(PARAMS)):
         pytest.skip("params.yaml has no search section yet")
     for agent in AGENTS:
         for stage in ("a", "b"):
@@ -152,7 +152,7 @@ def test_defaults_in_space_keep_what_the_space_can_take() -> None:
     assert suggest(FixedTrial(seed | {"model.max_length": 64}), space, base)["train.lr"] == 1e-4
     # every agent's params.yaml defaults give a seed the sampler accepts
     if PARAMS.exists():
-        params = yaml.safe_load(PARAMS.read_text())
+        params = load_params(PARAMS)
         for agent in AGENTS:
             space = space_for(params["search"], agent, "a")
             run = run_config(agent, {k: params.get(k, {}) for k in ("model", "train", "augment")})
