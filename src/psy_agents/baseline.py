@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pysbd
-from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -69,17 +68,15 @@ class TextClassifier:
         labels = list(labels)
         positives = sum(labels)
         # A class absent from train (tiny corpora) cannot fit a regression: its train prior is the honest answer.
-        if positives in (0, len(labels)):
-            self.model: Pipeline | DummyClassifier = DummyClassifier(strategy="prior").fit(list(texts), labels)
-            self.shift = 0.0
-        else:
+        self.model: Pipeline | None = None
+        self.prior = _logit(positives / len(labels))
+        if positives not in (0, len(labels)):
             self.model = make_pipeline(_vectorizer(cfg), _logreg(cfg)).fit(list(texts), labels)
             self.shift = float(np.log(positives / (len(labels) - positives)))  # balanced weights: odds x n0/n1
 
     def log_odds(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(self.model, DummyClassifier):
-            prior = float(self.model.class_prior_[list(self.model.classes_).index(1)]) if 1 in self.model.classes_ else 0.0
-            return np.full(len(texts), _logit(prior))
+        if self.model is None:
+            return np.full(len(texts), self.prior)
         return self.model.decision_function(list(texts)) + self.shift
 
 
@@ -152,15 +149,14 @@ class PostBaseline:
     def records(self, rows: Sequence[Row]) -> list[Row]:
         index, texts, _ = _posts(rows)
         post_logit = self.posts.decision_function(texts).reshape(len(texts), -1) + self.shift
-        spans = {post_id: sentence_spans(texts[i]) for post_id, i in index.items()}
+        # every sentence of every post, scored once per criterion in one call
+        sentences = [(post_id, s, e) for post_id, i in index.items() for s, e in sentence_spans(texts[i])]
         best: dict[tuple[Any, str], tuple[float, int, int]] = {}
         for symptom, model in self.sentences.items():
-            for post_id, i in index.items():
-                if not spans[post_id]:
-                    continue
-                scores = model.log_odds([texts[i][s:e] for s, e in spans[post_id]])
-                k = int(np.argmax(scores))
-                best[post_id, symptom] = (float(scores[k]), *spans[post_id][k])
+            scores = model.log_odds([texts[index[post_id]][s:e] for post_id, s, e in sentences])
+            for (post_id, s, e), z in zip(sentences, scores, strict=True):
+                if (post_id, symptom) not in best or z > best[post_id, symptom][0]:
+                    best[post_id, symptom] = (float(z), s, e)
         scored = set(span_scored(rows))
         records = []
         for j, row in enumerate(rows):
