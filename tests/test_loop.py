@@ -166,6 +166,16 @@ def test_thresholds_are_fitted_on_validation_records_never_on_training_rows(tiny
     assert fixed.best_metrics["thresholds"]["decision"] == pytest.approx(0.3) and not fitted_on
 
 
+def test_a_model_without_held_out_thresholds_is_never_scored(tiny_backbone):
+    """Trained without validation, nothing fitted its thresholds: evaluating it would need fitting them on the
+    split being scored, so evaluate refuses until refit sets stage C's out-of-fold thresholds."""
+    criteria, _ = tiny_examples()
+    train_ex, val_ex = split(criteria)
+    result = train(tiny_run("criteria", tiny_backbone, epochs=1), train_ex, None)
+    with pytest.raises(InputError, match="no fitted thresholds"):
+        loop.evaluate(tiny_run("criteria", tiny_backbone), result.model, val_ex)
+
+
 @pytest.mark.parametrize("criterion_input,neg_ratio,epochs", [("pair", 0.0, 3), ("pair", 1.0, 3), ("heads", 0.0, 8)])
 def test_balanced_class_weights_keep_the_mean_probability_at_the_prevalence(tiny_backbone, criterion_input,
                                                                            neg_ratio, epochs):

@@ -26,10 +26,10 @@ from tqdm.auto import tqdm
 from psy_agents.config import RunConfig
 from psy_agents.data.tokenize import MODEL_INPUTS, collate, length_batches
 from psy_agents.errors import InputError
+from psy_agents.evaluation.scoring import fit_thresholds, score
 from psy_agents.models.agents import build_model
 from psy_agents.models.backbone import load_tokenizer
 from psy_agents.training.optim import build_optimizer, build_scheduler
-from psy_agents.evaluation.scoring import fit_thresholds, score
 from psy_agents.training.tasks import make_task, needs_calibration, predict, set_thresholds, thresholds_of
 
 log = logging.getLogger(__name__)
