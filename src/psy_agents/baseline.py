@@ -34,12 +34,10 @@ from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.data.examples import select
 from psy_agents.errors import InputError
 from psy_agents.evaluation.spans import evidence_counts, span_scored
-from psy_agents.evaluation.scoring import SCALAR_METRICS, fit_thresholds, score
+from psy_agents.evaluation.scoring import SCALAR_METRICS, calibrates, fit_thresholds, score
 
 Row = dict[str, Any]
 EVAL_SPLITS = ("val", "test")
-# The evidence agent's probability is a span margin: calibrated on held-out predictions, as for the model.
-CALIBRATE = {"criteria": False, "evidence": True, "share": False, "joint": False}
 FLOOR_THRESHOLDS = {"decision": 0.5, "null": 0.0, "calib_scale": 1.0, "calib_bias": 0.0}
 _LOGIT_CAP = 50.0
 
@@ -227,8 +225,8 @@ def baseline_report(
     val_records = fit(train_ids)(split_rows(examples, val_ids, "val"))
     oof = [r for fold in splits["folds"] for r in fit(fold["train"])(split_rows(examples, fold["val"], "fold val"))]
     test_records = fit(train_ids + val_ids)(split_rows(examples, test_ids, "test"))
-    thresholds = {"val": fit_thresholds(agent, val_records, CALIBRATE[agent]),
-                  "test": fit_thresholds(agent, oof, CALIBRATE[agent])}
+    thresholds = {"val": fit_thresholds(agent, val_records, calibrates(agent)),
+                  "test": fit_thresholds(agent, oof, calibrates(agent))}
     report = {}
     for name, records, fitted_on in (("val", val_records, train_ids), ("test", test_records, train_ids + val_ids)):
         rows = split_rows(examples, splits[name], name)

@@ -27,6 +27,13 @@ SCALAR_METRICS = {
 }
 
 
+def calibrates(agent: str, loss: str = "ce", label_smoothing: float = 0.0) -> bool:
+    """Whose probabilities no analytic shift corrects, so they are Platt-calibrated on held-out records: focal
+    loss, label smoothing, and the evidence agent, whose P(symptom) is the sigmoid of a span-vs-null score margin,
+    which no loss trains as a probability."""
+    return agent == "evidence" or loss == "focal" or label_smoothing > 0
+
+
 def sigmoid(margin: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(margin, -50, 50)))
 

@@ -31,6 +31,7 @@ from psy_agents.data.tokenize import (
     window_examples,
 )
 from psy_agents.errors import InputError
+from psy_agents.evaluation.scoring import calibrates
 from psy_agents.evaluation.spans import best_answers, evidence_counts, span_scored
 from psy_agents.models.agents import criteria_axis
 from psy_agents.training.losses import ClassificationLoss, span_loss
@@ -118,7 +119,6 @@ class _Task:
         self.run = run
         self.tokenizer = tokenizer
         self.heads = criteria_axis(run.model) is not None
-        self.neg_ratio = run.train.neg_ratio
 
     def epoch(self, features: Features, rng: np.random.Generator) -> tuple[Features, list[int]]:
         """The epoch's training view and the features to train on. pair: every positive pair and a fresh draw of
@@ -126,10 +126,11 @@ class _Task:
         draw over its (text, criterion) pairs deciding which ones enter the loss (`keep`); so both formulations
         train on one class balance and share one prior-shift correction."""
         if not self.heads:
-            return features, _subsample(features.columns["labels"], self.neg_ratio, rng)
+            return features, _subsample(features.columns["labels"], self.run.train.neg_ratio, rng)
         targets = self._targets(features)
         windows, slots = np.nonzero(targets)
-        kept = _subsample(np.asarray(features.columns["labels"])[windows, slots].tolist(), self.neg_ratio, rng)
+        labels = np.asarray(features.columns["labels"])[windows, slots].tolist()
+        kept = _subsample(labels, self.run.train.neg_ratio, rng)
         keep = np.zeros(targets.shape, dtype=int)
         keep[windows[kept], slots[kept]] = 1
         return Features({**features.columns, "keep": keep.tolist()}), list(range(len(features)))
@@ -154,7 +155,7 @@ class _Task:
         undone analytically. Focal loss and label smoothing distort probabilities in ways no shift undoes: those
         runs are calibrated on held-out records instead (see needs_calibration)."""
         negatives, positives, self.subsample_shift = _epoch_class_counts(
-            self._trainable_labels(features), self.neg_ratio
+            self._trainable_labels(features), self.run.train.neg_ratio
         )
         self.prior_shift = self.subsample_shift
         if not self.with_cls:
@@ -184,7 +185,8 @@ class CriteriaTask(_Task):
             return self.cls_loss(outputs["logits"], batch["labels"])
         # the epoch's `keep` (see epoch) where given, else every criterion the text has an example for
         targets = batch["keep"] == 1 if "keep" in batch else batch["example_indices"] >= 0
-        return _on_targets(self.cls_loss, self._flat(targets), self._flat(outputs["logits"]), self._flat(batch["labels"]))
+        flat = self._flat
+        return _on_targets(self.cls_loss, flat(targets), flat(outputs["logits"]), flat(batch["labels"]))
 
     def records(self, model, features: Features, examples: list[dict], predict_fn) -> list[dict]:
         out = predict_fn(model, features)["logits"]
@@ -295,7 +297,5 @@ def make_task(run: RunConfig, tokenizer) -> CriteriaTask | SpanTask:
 
 
 def needs_calibration(run: RunConfig) -> bool:
-    """Whose probabilities no analytic shift corrects: focal loss, label smoothing, and the evidence agent, whose
-    P(symptom) is the sigmoid of a span-vs-null score margin, which no loss trains as a probability."""
-    t = run.train
-    return run.agent == "evidence" or t.loss == "focal" or t.label_smoothing > 0
+    """Whether the run's probabilities are Platt-calibrated on held-out records (evaluation.scoring.calibrates)."""
+    return calibrates(run.agent, run.train.loss, run.train.label_smoothing)
