@@ -2,7 +2,7 @@
 
     python bench/hpo_pruning.py [--trials 24] [--max-resource 8] [--min-resource 2] [--reduction-factor 8] [--quick]
 
-Both sides run psy_agents.hpo.stages.run_search for stage A of the criteria agent (the fastest agent), with
+Both sides run psy_agents.hpo.search.run_search for stage A of the criteria agent (the fastest agent), with
 params.yaml's hpo.a but the bench's trials, seed, TPE start-up, rungs and train fraction, each into a fresh
 temporary study (SQLite in a temp dir). Stage A itself makes pruning the only thing that stops a trial early: every trial trains
 --max-resource epochs (train.epochs, one LR-schedule horizon) with early stopping off (train.patience 0), neither
@@ -51,7 +51,9 @@ from transformers.utils import logging as transformers_logging
 from psy_agents.config import StageAConfig
 from psy_agents.data.splits import post_subset
 from psy_agents.errors import run_main
-from psy_agents.hpo.stages import StageInputs, epochs_trained, run_search, stage_fixed, stage_inputs, state_counts
+from psy_agents.hpo.export import epochs_trained, state_counts
+from psy_agents.hpo.inputs import StageInputs, stage_inputs
+from psy_agents.hpo.search import run_search, stage_fixed
 
 AGENT = "criteria"
 
@@ -85,7 +87,8 @@ def side_config(inputs: StageInputs, pruner: str, args) -> StageAConfig:
 def run_side(inputs: StageInputs, pruner: str, args) -> dict:
     stage = side_config(inputs, pruner, args)
     with tempfile.TemporaryDirectory(prefix=f"hpo_pruning_{pruner}_") as tmp:
-        side = replace(inputs, hpo=replace(inputs.hpo, storage="", a=stage), out_dir=Path(tmp))
+        side = replace(inputs, hpo=replace(inputs.hpo, storage="", a=stage), out_dir=Path(tmp),
+                       store=Path(tmp) / "optuna.db")
         study, seconds = run_search(side, "a", progress=False)
         trials = study.get_trials(deepcopy=False)
         counts = state_counts(study)

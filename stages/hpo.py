@@ -12,18 +12,43 @@ import yaml
 from psy_agents.config import AGENTS
 from psy_agents.data.io import read_json, write_json
 from psy_agents.errors import run_main
-from psy_agents.hpo.stages import (
-    cross_validate,
-    default_seed,
-    export_a,
-    export_b,
-    refit_epochs,
-    run_search,
-    seeds_from_a,
-    snapshot_study,
-    stage_inputs,
-)
-from psy_agents.hpo.study import trials_frame
+from psy_agents.hpo.inputs import StageInputs, stage_inputs
+
+
+def search(inputs: StageInputs, stage: str) -> dict:
+    """Stages A and B: run the study (workers may join), export top-K or Pareto front and trials.csv."""
+    from psy_agents.hpo.export import export_a, export_b, trials_frame
+    from psy_agents.hpo.search import default_seed, run_search, seeds_from_a
+
+    out = inputs.out_dir
+    if stage == "a":
+        study, seconds = run_search(inputs, "a", enqueue=[default_seed(inputs, "a")])
+        ranked, metrics = export_a(study, inputs.hpo.a, seconds)
+        write_json(out / "topk.json", ranked)
+    else:
+        seeds = seeds_from_a(inputs, read_json(Path("outputs") / inputs.agent / "hpo_a" / "topk.json"))
+        study, seconds = run_search(inputs, "b", enqueue=seeds)
+        front, metrics = export_b(study, inputs.hpo.b, seconds)
+        write_json(out / "pareto.json", front)
+    trials_frame(study).to_csv(out / "trials.csv", index=False)
+    return metrics
+
+
+def crossval(inputs: StageInputs) -> dict:
+    """Stage C: cross-validate the head of the Pareto front; best.yaml holds the winner for refit."""
+    from psy_agents.hpo.crossval import cross_validate, refit_epochs
+
+    out = inputs.out_dir
+    front = read_json(Path("outputs") / inputs.agent / "hpo_b" / "pareto.json")
+    cv = cross_validate(inputs, front)
+    winner = next(c for c in cv["candidates"] if c["trial"] == cv["winner"])
+    write_json(out / "cv.json", cv)
+    best = {"trial": winner["trial"], "params": winner["params"], "cv_mean": winner["mean"],
+            "cv_std": winner["std"], "refit_epochs": refit_epochs(winner), "thresholds": winner["thresholds"]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=True), encoding="utf-8")
+    return {"winner_trial": winner["trial"], "cv_mean": winner["mean"], "cv_std": winner["std"],
+            "candidates": len(cv["candidates"]), "folds": cv["folds"]}
 
 
 def main() -> None:
@@ -35,36 +60,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     optuna.logging.set_verbosity(optuna.logging.INFO)  # one line per finished trial, with the best so far
     inputs = stage_inputs(args.agent, args.stage, args.params)
-    out, metrics_path = inputs.out_dir, Path("metrics") / args.agent / f"hpo_{args.stage}.json"
-
-    if args.stage == "a":
-        study, seconds = run_search(inputs, "a", enqueue=[default_seed(inputs, "a")])
-        ranked, metrics = export_a(study, inputs.hpo.a, seconds)
-        write_json(out / "topk.json", ranked)
-        study_frame = study
-    elif args.stage == "b":
-        seeds = seeds_from_a(inputs, read_json(Path("outputs") / args.agent / "hpo_a" / "topk.json"))
-        study, seconds = run_search(inputs, "b", enqueue=seeds)
-        front, metrics = export_b(study, inputs.hpo.b, seconds)
-        write_json(out / "pareto.json", front)
-        study_frame = study
-    else:
-        front = read_json(Path("outputs") / args.agent / "hpo_b" / "pareto.json")
-        cv = cross_validate(inputs, front)
-        winner = next(c for c in cv["candidates"] if c["trial"] == cv["winner"])
-        write_json(out / "cv.json", cv)
-        best = {"trial": winner["trial"], "params": winner["params"], "cv_mean": winner["mean"],
-                "cv_std": winner["std"], "refit_epochs": refit_epochs(winner), "thresholds": winner["thresholds"]}
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=True), encoding="utf-8")
-        metrics = {"winner_trial": winner["trial"], "cv_mean": winner["mean"], "cv_std": winner["std"],
-                   "candidates": len(cv["candidates"]), "folds": cv["folds"]}
-        study_frame = None
-    if study_frame is not None:
-        trials_frame(study_frame).to_csv(out / "trials.csv", index=False)
-        if inputs.hpo.storage:  # the study lives on the shared server; study.db (a DVC out) gets a copy
-            snapshot_study(study_frame, out / "study.db")
-    write_json(metrics_path, metrics)
+    metrics = crossval(inputs) if args.stage == "c" else search(inputs, args.stage)
+    write_json(Path("metrics") / args.agent / f"hpo_{args.stage}.json", metrics)
     print(f"hpo_{args.stage}@{args.agent}: {metrics}")
 
 

@@ -1,4 +1,4 @@
-"""DVC stage refit: train stage C's winner on train+val, evaluate ONCE on test, save the model.
+"""DVC stage refit: train stage C's winner on train+val, evaluate ONCE on test, save the model and the report.
 
 `python stages/refit.py --agent AGENT`. The epochs come from CV (hpo_c's best.yaml: the mean best epoch over folds)
 unless params.yaml refit.epochs sets them; refit has no validation split, so it cannot select or stop early.
@@ -7,10 +7,8 @@ unless params.yaml refit.epochs sets them; refit has no validation split, so it 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import torch
 from dvclive import Live
 
 from psy_agents.augment.policy import augmenter_for
@@ -18,8 +16,10 @@ from psy_agents.config import AGENTS, RefitConfig, build, load_params, load_yaml
 from psy_agents.data.examples import load_examples, load_splits, select
 from psy_agents.data.io import write_json, write_jsonl
 from psy_agents.errors import InputError, run_main
-from psy_agents.hpo.stages import build_run, stage_inputs
+from psy_agents.hpo.inputs import build_run, stage_inputs
+from psy_agents.inference import save_model
 from psy_agents.models.backbone import load_tokenizer
+from psy_agents.report import refit_report
 from psy_agents.training.loop import evaluate, train
 from psy_agents.training.tracking import dvclive_callback
 from psy_agents.training.tasks import set_thresholds
@@ -50,20 +50,18 @@ def main() -> None:
         # stage C's thresholds, fitted on the winner's out-of-fold predictions: refit has no held-out split of its own
         set_thresholds(result.model, best["thresholds"])
         # the single test evaluation
-        metrics, predictions = evaluate(run, result.model, select(examples, splits["test"]))
+        test_examples = select(examples, splits["test"])
+        metrics, predictions = evaluate(run, result.model, test_examples)
         labels = [p["label"] for p in predictions]
         decision = best["thresholds"]["decision"]
         live.log_sklearn_plot("confusion_matrix", labels, [int(p["prob"] >= decision) for p in predictions],
                               name="confusion.json")
         live.log_sklearn_plot("precision_recall", labels, [p["prob"] for p in predictions], name="pr.json")
 
-    model_dir = Path("models") / agent
-    model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(result.model.state_dict(), model_dir / "model.pt")
-    load_tokenizer(run.model.backbone).save_pretrained(model_dir / "tokenizer")
-    (model_dir / "run_config.json").write_text(json.dumps(run.to_dict(), indent=2, sort_keys=True))
-    (model_dir / "best.yaml").write_text(best_path.read_text(encoding="utf-8"))
+    model_dir = save_model(Path("models") / agent, run, result.model, load_tokenizer(run.model.backbone))
+    (model_dir / "best.yaml").write_text(best_path.read_text(encoding="utf-8"))  # which trial, from which stage
     write_jsonl(out / "test_predictions.jsonl", predictions)
+    (out / "report.html").write_text(refit_report(agent, test_examples, predictions, metrics), encoding="utf-8")
     write_json(Path("metrics") / agent / "test.json", {
         "primary": metrics["primary"], "epochs": epochs,
         "train_seconds": round(result.seconds, 1), "test": metrics,

@@ -208,14 +208,15 @@ def shared(base, postgres, tmp_path_factory) -> dict:
     return {"root": root, "logs": logs}
 
 
-def test_stage_and_two_workers_finish_exactly_n_trials_each_run_once(shared, postgres):
+def test_stage_and_two_workers_finish_the_budget_each_trial_run_once(shared, postgres):
     study = load(postgres, "shared", f"{AGENT}-a-")
     trials = study.get_trials(deepcopy=False)
     finished = [t for t in trials if t.state in FINISHED]
-    assert len(finished) == N_A
+    # MaxTrialsCallback: each of the two workers may finish one trial beyond n_trials (README, More machines)
+    assert N_A <= len(finished) <= N_A + 2
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert len({t.number for t in trials}) == len(trials)
-    assert len({json.dumps(t.params, sort_keys=True) for t in finished}) == N_A  # no config evaluated twice
+    assert len({json.dumps(t.params, sort_keys=True) for t in finished}) == len(finished)  # none evaluated twice
     worker_trials = [ran(log) for log in shared["logs"]["a"]["workers"]]
     assert sum(worker_trials) >= 1, "the workers ran nothing: the test shows no sharing"
     assert sum(worker_trials) < len(trials)  # the stage ran the rest
@@ -227,7 +228,7 @@ def test_stage_b_seeds_are_enqueued_once_whatever_the_workers(shared, postgres):
     topk = json.loads((shared["root"] / f"outputs/{AGENT}/hpo_a/topk.json").read_text())
     study = load(postgres, "shared", f"{AGENT}-b-")
     trials = study.get_trials(deepcopy=False)
-    assert len([t for t in trials if t.state in FINISHED]) == N_B
+    assert N_B <= len([t for t in trials if t.state in FINISHED]) <= N_B + 2  # + at most one per worker
     sources = Counter(t.user_attrs.get("source") for t in trials if "source" in t.user_attrs)
     assert sources == Counter({f"hpo_a:trial{r['trial']}": 1 for r in topk})
     # the stage enqueues before it lets workers in: the seeds are the study's first trials
@@ -259,10 +260,10 @@ def test_outputs_have_the_single_machine_format_and_no_password(shared, base, po
     for name in ("hpo_a.json",):
         assert set(json.loads((root / f"metrics/{AGENT}/{name}").read_text())) == set(
             json.loads((local / f"metrics/{AGENT}/{name}").read_text()))
-    # study.db (a DVC out) holds a copy of the shared study; dvc sees both stages up to date
-    copy = optuna.load_study(study_name=load(postgres, "shared", f"{AGENT}-a-").study_name,
-                             storage=f"sqlite:///{root / f'outputs/{AGENT}/hpo_a/study.db'}")
-    assert len([t for t in copy.get_trials(deepcopy=False) if t.state in FINISHED]) == N_A
+    # the study lives on the server only (no local store); the export holds every finished trial of it
+    assert not (root / ".studies").exists() and (local / ".studies" / "optuna.db").exists()
+    study = load(postgres, "shared", f"{AGENT}-a-")
+    assert len(pd.read_csv(root / f"outputs/{AGENT}/hpo_a/trials.csv")) == len(study.get_trials(deepcopy=False))
     status = dvc(root, "status", "--json", f"hpo_a@{AGENT}", f"hpo_b@{AGENT}")
     assert json.loads(status.stdout or "{}") == {}, status.stdout
     texts = [p.read_text(errors="ignore") for p in root.rglob("*")
@@ -272,10 +273,10 @@ def test_outputs_have_the_single_machine_format_and_no_password(shared, base, po
 
 
 def test_a_worker_killed_mid_trial_leaves_a_trial_that_heartbeats_fail_and_retry(base, postgres, tmp_path, monkeypatch):
-    from psy_agents.hpo.stages import run_search, stage_inputs
+    from psy_agents.hpo.inputs import stage_inputs
+    from psy_agents.hpo.search import run_search
 
-    # grace 8 s: the stage starts while the dead trial still counts as running, runs the other trial, then waits
-    root = project(base, tmp_path / "killed", storage=postgres.url("killed"), grace_period=8)
+    root = project(base, tmp_path / "killed", storage=postgres.url("killed"))
     params = load_params(root / "params.yaml")
     # five epochs (a stage A trial trains max_resource, no early stop): the test kills the worker once its trial
     # has reported epoch 1
@@ -300,13 +301,14 @@ def test_a_worker_killed_mid_trial_leaves_a_trial_that_heartbeats_fail_and_retry
     [doomed] = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    assert study._storage.get_trial(doomed._trial_id).state == TrialState.RUNNING  # left behind by the dead worker
+    assert study.get_trials(deepcopy=False)[doomed.number].state == TrialState.RUNNING  # left by the dead worker
+    time.sleep(inputs.hpo.grace_period + 1)  # its last heartbeat is now stale
 
     result = subprocess.run([sys.executable, str(root / "stages/hpo.py"), "--stage", "a", "--agent", AGENT],
                             cwd=root, env=env(postgres), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     trials = study.get_trials(deepcopy=False)
-    assert study._storage.get_trial(doomed._trial_id).state == TrialState.FAIL
+    assert trials[doomed.number].state == TrialState.FAIL
     [retry] = [t for t in trials if t.system_attrs.get("failed_trial") == doomed.number]
     assert retry.state in FINISHED and retry.params == doomed.params
     assert len([t for t in trials if t.state in FINISHED]) == 2
@@ -325,18 +327,21 @@ def test_a_stage_c_worker_says_stage_c_runs_in_the_stage_process(capsys):
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
-def test_a_running_trial_that_never_wrote_a_heartbeat_is_failed_and_retried(tmp_path):
-    """A process killed between creating its trial and its first heartbeat: Optuna never calls that trial stale,
-    but counted as running it would hold its place in the study forever."""
-    from psy_agents.config import HpoConfig, StageAConfig
-    from psy_agents.hpo.stages import ClaimLock, search_loop
-    from psy_agents.hpo.study import make_storage, open_study
+def test_a_running_trial_that_never_wrote_a_heartbeat_neither_holds_the_budget_nor_the_stage(tmp_path):
+    """A process killed between creating its trial and its first heartbeat: Optuna never calls that trial stale. It
+    counts for nothing in the budget, and the stage's wait for running trials gives it a heartbeat, so the grace
+    period fails (and re-queues) it instead of the stage waiting forever."""
+    from psy_agents.config import HpoConfig
+    from psy_agents.hpo.storage import make_storage, open_study
+    from psy_agents.hpo.workers import run_trials, wait_for_running
 
-    storage = make_storage(HpoConfig(heartbeat_interval=1, grace_period=1), tmp_path)
+    storage = make_storage(HpoConfig(heartbeat_interval=1, grace_period=1), tmp_path / "optuna.db")
     study = open_study("criteria-a-silent", storage, None, None, ["maximize"])
     study.ask().suggest_float("x", 0.0, 1.0)  # RUNNING, no heartbeat, its process gone
-    ran = search_loop(study, lambda trial: trial.suggest_float("x", 0.0, 1.0), StageAConfig(n_trials=1),
-                      ClaimLock(storage, study.study_name), budget=1, poll=0.2, stage=True, grace=1)
-    dead, retry = study.get_trials(deepcopy=False)
-    assert ran == 1 and dead.state == TrialState.FAIL and retry.state == TrialState.COMPLETE
+    assert run_trials(study, lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=1, timeout=None) == 1
+    started = time.monotonic()
+    wait_for_running(study, storage, poll=0.2, deadline=started + 60)
+    dead, done, retry = study.get_trials(deepcopy=False)
+    assert time.monotonic() - started < 10
+    assert dead.state == TrialState.FAIL and done.state == TrialState.COMPLETE and retry.state == TrialState.WAITING
     assert retry.system_attrs["failed_trial"] == 0 and retry.params == dead.params

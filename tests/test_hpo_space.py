@@ -81,6 +81,11 @@ def test_space_for_merges_parts_and_adds_augment_only_in_stage_b() -> None:
     assert "augment.p_apply" not in a
     assert "augment.p_apply" in space_for(SEARCH, "criteria", "b")
     assert space_for(SEARCH, "evidence", "a")["model.pooling"]["choices"] == ["cls", "mean"]
+    # stage A never augments (its DVC deps leave the augment code out): an augment key elsewhere is refused
+    misplaced = {**SEARCH, "common": {**SEARCH["common"], "augment.p_apply": {"type": "float", "low": 0, "high": 1}}}
+    with pytest.raises(InputError, match=r"search.common.augment.p_apply: augmentation joins the search in stage B"):
+        space_for(misplaced, "criteria", "a")
+    assert "augment.p_apply" in space_for(misplaced, "criteria", "b")
 
 
 def test_stage_a_space_never_holds_epochs_or_patience() -> None:

@@ -1,27 +1,24 @@
-"""Study plumbing: sampler/pruner choice, study identity, the local storage, stale-trial recovery, exports."""
+"""Study plumbing: sampler/pruner choice, study identity, the local store, the trial budget, stale-trial recovery,
+exports, and which modules each stage depends on."""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 import optuna
 import pytest
+from conftest import ROOT
 from optuna.trial import TrialState
 
-from psy_agents.config import HpoConfig, StageAConfig, StageBConfig, StageCConfig, build
+from psy_agents.config import HpoConfig, StageAConfig, StageBConfig, StageCConfig, build, load_params, load_yaml
 from psy_agents.errors import InputError
-from psy_agents.hpo.study import (
-    fail_stale_trials,
-    make_pruner,
-    make_sampler,
-    make_storage,
-    open_study,
-    redact,
-    study_name,
-    topk,
-    trials_frame,
-)
+from psy_agents.hpo.export import topk, trials_frame
+from psy_agents.hpo.identity import agrees, changes, stage_deps, study_identity
+from psy_agents.hpo.search import make_pruner, make_sampler
+from psy_agents.hpo.storage import make_storage, open_study, redact
+from psy_agents.hpo.workers import fail_stale, run_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -54,20 +51,63 @@ def test_hpo_config_rejects_inconsistent_stage_settings() -> None:
 
 
 def test_an_objective_the_agent_does_not_report_fails_before_training() -> None:
-    from psy_agents.hpo.stages import check_objectives
+    from psy_agents.hpo.search import check_objectives
 
     check_objectives("share", "b", StageBConfig())
     with pytest.raises(InputError, match="hpo.b.objectives: macro_f1 is not a metric of evidence"):
         check_objectives("evidence", "b", StageBConfig(objectives=("macro_f1",), directions=("maximize",)))
 
 
-def test_study_name_changes_with_the_payload_only() -> None:
-    payload = {"space": {"train.lr": {"type": "float", "low": 1e-5, "high": 1e-4}}, "stage": {"seed": 42}}
+def test_study_name_hashes_the_files_and_params_its_trials_depend_on(tmp_path: Path) -> None:
+    code, topk_json = tmp_path / "code", tmp_path / "topk.json"
+    code.mkdir()
+    (code / "loop.py").write_text("x = 1\n")
+    (code / "__pycache__").mkdir()
+    (code / "__pycache__" / "loop.pyc").write_bytes(b"bytecode")
+    topk_json.write_text("[]")
+    deps = [str(code), str(topk_json)]
+    params = {"space": {"train.lr": {"type": "float", "low": 1e-5, "high": 1e-4}}, "stage": {"seed": 42}}
     same = {"stage": {"seed": 42}, "space": {"train.lr": {"type": "float", "low": 1e-5, "high": 1e-4}}}
-    name = study_name("criteria", "a", payload)
-    assert name.startswith("criteria-a-") and len(name) == len("criteria-a-") + 10
-    assert study_name("criteria", "a", same) == name
-    assert study_name("criteria", "a", {**payload, "stage": {"seed": 7}}) != name
+    first = study_identity("criteria", "b", params, deps)
+    assert first.name.startswith("criteria-b-") and len(first.name) == len("criteria-b-") + 10
+    assert study_identity("criteria", "b", same, deps) == first  # key order is no change
+    (code / "__pycache__" / "loop.pyc").write_bytes(b"other")  # bytecode is no change either
+    assert study_identity("criteria", "b", params, deps) == first
+
+    (code / "loop.py").write_text("x = 2\n")  # the code the trials run
+    edited = study_identity("criteria", "b", params, deps)
+    topk_json.write_text('[{"trial": 3}]')  # stage A's top-K
+    reseeded = study_identity("criteria", "b", params, deps)
+    moved = study_identity("criteria", "b", {**params, "stage": {"seed": 7}}, deps)
+    assert len({first.name, edited.name, reseeded.name, moved.name}) == 4
+    assert changes(first.record, edited.record) == [f"{code}/loop.py"]
+    assert changes(edited.record, reseeded.record) == [str(topk_json)]
+    assert changes(reseeded.record, moved.record) == ["params"]
+    with pytest.raises(InputError, match="not found, and the stage depends on it"):
+        study_identity("criteria", "b", params, [str(tmp_path / "missing")])
+
+    # a stage B worker may lack stage A's top-K (it trains without it): it takes the stage's, and nothing else
+    topk_json.unlink()
+    worker = study_identity("criteria", "b", params, deps, missing_ok=True)
+    assert worker.record["files"][str(topk_json)] is None
+    assert agrees(reseeded.record, worker.record) and agrees(edited.record, worker.record)
+    assert not agrees(first.record, worker.record) and not agrees(moved.record, worker.record)  # code, params
+    topk_json.write_text("[]")
+    assert not agrees(reseeded.record, study_identity("criteria", "b", params, deps, missing_ok=True).record)
+
+
+def test_each_stage_depends_on_the_modules_it_runs_not_the_whole_package() -> None:
+    """dvc.yaml lists what each stage runs, so the study's name (which hashes the same list) and DVC's reruns agree;
+    tests/test_hpo_resume.py checks the list against the modules the stages really import."""
+    params = load_params(ROOT / "params.yaml")
+    stages = load_yaml((ROOT / "dvc.yaml").read_text())["stages"]
+    for stage in ("hpo_a", "hpo_b", "hpo_c", "refit"):
+        deps = stage_deps(stage, "share", params, ROOT / "dvc.yaml")
+        assert "src/psy_agents" not in deps and not [d for d in deps if "demo_corpus" in d], stage
+        assert "data/processed" in deps and "src/psy_agents/hpo" in deps, stage
+        assert ("src/psy_agents/augment" in deps) == (stage != "hpo_a"), stage  # stage A never augments
+        assert "persist" not in str(stages[stage]), stage  # studies live in the study store, not in DVC outs
+    assert {"data/tfidf", "outputs/share/hpo_a/topk.json"} <= set(stage_deps("hpo_b", "share", params, ROOT / "dvc.yaml"))
 
 
 def test_storage_urls_never_show_or_take_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,13 +127,13 @@ def _objective(trial: optuna.Trial) -> float:
     return -abs(x - 1e-4)
 
 
-def test_local_storage_keeps_trials_across_processes_and_exports_them(tmp_path: Path) -> None:
-    hpo = HpoConfig()
-    study = open_study("criteria-a-x", make_storage(hpo, tmp_path), make_sampler(StageAConfig()),
+def test_local_store_keeps_trials_across_processes_and_exports_them(tmp_path: Path) -> None:
+    hpo, store = HpoConfig(), tmp_path / ".studies" / "optuna.db"
+    study = open_study("criteria-a-x", make_storage(hpo, store), make_sampler(StageAConfig()),
                        make_pruner(StageAConfig()), ["maximize"], ["primary"])
     study.optimize(_objective, n_trials=2)
-    again = open_study("criteria-a-x", make_storage(hpo, tmp_path), None, None, ["maximize"])
-    assert (tmp_path / "study.db").exists()
+    again = open_study("criteria-a-x", make_storage(hpo, store), None, None, ["maximize"])
+    assert store.exists() and (store.parent / ".gitignore").read_text().splitlines()[-1] == "*"  # never committed
     assert [t.state for t in again.trials] == [TrialState.COMPLETE] * 2
 
     frame = trials_frame(again)
@@ -104,30 +144,91 @@ def test_local_storage_keeps_trials_across_processes_and_exports_them(tmp_path: 
     assert set(ranked[0]["params"]) == {"train.lr"}
 
 
+def test_the_budget_counts_finished_trials_of_every_process_and_failures_cannot_loop(tmp_path: Path) -> None:
+    storage = make_storage(HpoConfig(), tmp_path / "optuna.db")
+    study = open_study("criteria-a-budget", storage, None, None, ["maximize"])
+    other = optuna.load_study(study_name="criteria-a-budget", storage=storage)  # another process, same study
+    other.optimize(_objective, n_trials=2)
+
+    def pruned_every_other(trial: optuna.Trial) -> float:
+        if trial.number % 2:
+            raise optuna.TrialPruned()
+        return _objective(trial)
+
+    assert run_trials(study, pruned_every_other, n_trials=5, timeout=None) == 3  # 2 elsewhere + 3 here: pruned count
+    assert run_trials(study, _objective, n_trials=5, timeout=None) == 0  # full: a rerun runs nothing
+
+    def fails(trial: optuna.Trial) -> float:
+        raise InputError("impossible combination")
+
+    assert run_trials(study, fails, n_trials=7, timeout=None) == 2  # at most the trials missing when it started
+    assert [t.state for t in study.trials[-2:]] == [TrialState.FAIL] * 2
+
+
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 def test_a_trial_left_running_by_a_dead_process_is_failed_and_retried(tmp_path: Path) -> None:
     hpo = HpoConfig(heartbeat_interval=1, grace_period=1)
-    dead = open_study("criteria-a-y", make_storage(hpo, tmp_path), None, None, ["maximize"])
+    storage = make_storage(hpo, tmp_path / "optuna.db")
+    dead = open_study("criteria-a-y", storage, None, None, ["maximize"])
     trial = dead.ask()
     trial.suggest_float("train.lr", 1e-5, 1e-3, log=True)
     # what the dead process's heartbeat thread last wrote before SIGKILL
-    dead._storage.record_heartbeat(trial._trial_id)
+    storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name("criteria-a-y"), trial.number))
     del dead
     time.sleep(2.1)  # SQLite timestamps have whole seconds: the heartbeat is now older than the grace period
 
-    study = open_study("criteria-a-y", make_storage(hpo, tmp_path), None, None, ["maximize"])
-    assert fail_stale_trials(study) == [0]
+    study = open_study("criteria-a-y", make_storage(hpo, tmp_path / "optuna.db"), None, None, ["maximize"])
+    assert fail_stale(study) == [0]
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 1 and waiting[0].system_attrs["failed_trial"] == 0
-    study.optimize(_objective, n_trials=1)  # runs the re-queued trial with the same parameters
+    assert run_trials(study, _objective, n_trials=1, timeout=None) == 1  # the re-queued trial, same parameters
     assert study.trials[1].state == TrialState.COMPLETE
     assert study.trials[1].params == study.trials[0].params
+
+
+def test_a_rerun_continues_its_study_and_changed_code_or_top_k_starts_a_fresh_one(monkeypatch, tmp_path, caplog):
+    import psy_agents.hpo.search as hpo_search
+
+    trained = []
+
+    class Result:
+        best_metrics, best_epoch, epochs_run = {"primary": 0.5}, 1, 1
+
+    monkeypatch.setattr(hpo_search, "train", lambda run, *_, **__: trained.append(run.train.lr) or Result())
+    code, topk_json = tmp_path / "loop.py", tmp_path / "topk.json"
+    code.write_text("def train(): ...\n")
+    topk_json.write_text("[]")
+    posts = [f"p{i}" for i in range(6)]
+    inputs = hpo_search.StageInputs(
+        agent="criteria", sections={"model": {}, "train": {}}, tfidf=None, out_dir=tmp_path,
+        search={"common": {"train": {"lr": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True}}}},
+        hpo=HpoConfig(a=StageAConfig(n_trials=2, tpe_startup=1, pruner="none", train_fraction=1.0)),
+        examples=[{"post_id": p, "symptom": "FATIGUE", "label": i % 2} for i, p in enumerate(posts)],
+        splits={"train": posts[:4], "val": posts[4:]}, deps=(str(code), str(topk_json)), store=tmp_path / "o.db",
+    )
+    first, _ = hpo_search.run_search(inputs, "a", progress=False)
+    again, _ = hpo_search.run_search(inputs, "a", progress=False)  # unchanged inputs: the study is complete
+    assert again.study_name == first.study_name and len(trained) == 2 and len(again.trials) == 2
+
+    names = [first.study_name]
+    for changed in (code, topk_json):
+        changed.write_text(changed.read_text() + " ")
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="psy_agents.hpo.identity"):
+            fresh, _ = hpo_search.run_search(inputs, "a", progress=False)
+        assert fresh.study_name not in names and len(fresh.trials) == 2  # it trained its own trials
+        assert f"a fresh study; since study {names[-1]} (2 trials, kept in the storage) changed: {changed}" \
+            in caplog.text
+        names.append(fresh.study_name)
+    assert len(trained) == 6
+    assert sorted(optuna.get_all_study_names(f"sqlite:///{tmp_path / 'o.db'}")) == sorted(names)
 
 
 def test_search_trials_train_on_the_train_fraction_and_validate_on_every_val_post(monkeypatch, tmp_path):
     """Multi-fidelity search: every trial of a stage trains on the same seeded, stratified share of the train
     posts; validation (what trials are ranked on) stays whole."""
-    import psy_agents.hpo.stages as stages
+    import psy_agents.hpo.search as hpo_search
 
     train_posts, val_posts = [f"t{i:02d}" for i in range(40)], ["v0", "v1", "v2"]
     examples = [{"post_id": p, "symptom": "FATIGUE", "label": i % 2} for i, p in enumerate(train_posts + val_posts)]
@@ -141,13 +242,13 @@ def test_search_trials_train_on_the_train_fraction_and_validate_on_every_val_pos
         seen.append((posts, {ex["post_id"] for ex in val_ex}, sum(ex["label"] for ex in train_ex)))
         return Result()
 
-    monkeypatch.setattr(stages, "train", fake_train)
-    inputs = stages.StageInputs(
+    monkeypatch.setattr(hpo_search, "train", fake_train)
+    inputs = hpo_search.StageInputs(
         agent="criteria", sections={"model": {}, "train": {}, "augment": {}}, search={}, hpo=HpoConfig(),
         tfidf=None, examples=examples, splits={"train": train_posts, "val": val_posts}, out_dir=tmp_path,
     )
     for fraction, seed in ((0.5, 42), (0.5, 7), (1.0, 42)):
-        objective, _ = stages.make_objective(inputs, "a", StageAConfig(train_fraction=fraction, seed=seed), False)
+        objective, _ = hpo_search.make_objective(inputs, "a", StageAConfig(train_fraction=fraction, seed=seed), False)
         optuna.create_study(direction="maximize").optimize(objective, n_trials=2)
     (half, val, positives), again, (other, _, _), (whole, _, _), _ = seen[0], seen[1], seen[2], seen[4], seen[5]
     assert again == seen[0] and val == set(val_posts)
@@ -161,7 +262,7 @@ def test_stage_a_trials_train_max_resource_epochs_on_one_schedule_horizon(monkey
     trials at the same point of their schedules."""
     from conftest import tiny_examples
 
-    import psy_agents.hpo.stages as stages
+    import psy_agents.hpo.search as hpo_search
     import psy_agents.training.loop as loop
 
     schedules = []
@@ -177,16 +278,16 @@ def test_stage_a_trials_train_max_resource_epochs_on_one_schedule_horizon(monkey
     search = {"common": {"train": {"lr": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
                                    "epochs": {"type": "int", "low": 1, "high": 2},
                                    "patience": {"type": "int", "low": 1, "high": 2}}}}
-    inputs = stages.StageInputs(
+    inputs = hpo_search.StageInputs(
         agent="criteria", search=search, hpo=HpoConfig(a=StageAConfig(max_resource=3, pruner="none")), tfidf=None,
         sections={"model": {"backbone": tiny_backbone, "max_length": 160, "head_hidden": 16}, "augment": {},
                   "train": {"epochs": 1, "patience": 1, "threads": 1, "precision": "fp32"}},
         examples=criteria, splits={"train": posts[:14], "val": posts[14:]}, out_dir=tmp_path,
     )
-    objective, space = stages.make_objective(inputs, "a", inputs.hpo.a, progress=False)
+    objective, space = hpo_search.make_objective(inputs, "a", inputs.hpo.a, progress=False)
     assert list(space) == ["train.lr"]
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
-    study.enqueue_trial(stages.default_seed(inputs, "a")["params"])
+    study.enqueue_trial(hpo_search.default_seed(inputs, "a")["params"])
     study.optimize(objective, n_trials=2)
     assert [t.user_attrs["epochs"] for t in study.trials] == [3, 3]
     assert len(schedules) == 2
@@ -194,28 +295,28 @@ def test_stage_a_trials_train_max_resource_epochs_on_one_schedule_horizon(monkey
         assert (cfg.epochs, cfg.patience) == (3, 0)
         assert scheduler.last_epoch == steps  # the schedule ends with the last step of epoch max_resource
     # the same stage as stage B would see it: nothing fixed, the sampled or base epochs train
-    assert stages.stage_fixed(inputs.hpo.b) == {}
+    assert hpo_search.stage_fixed(inputs.hpo.b) == {}
 
 
 def test_stage_b_seeds_keep_the_horizon_stage_a_scored_them_at_where_b_can_take_it() -> None:
-    import psy_agents.hpo.stages as stages
+    import psy_agents.hpo.search as hpo_search
 
     ranked = [{"trial": 4, "epochs": 8, "params": {"train.lr": 1e-4}}]
     epochs = {"type": "int", "low": 3, "high": 8}
-    inputs = stages.StageInputs(agent="criteria", sections={}, hpo=HpoConfig(), tfidf=None, examples=[], splits={},
+    inputs = hpo_search.StageInputs(agent="criteria", sections={}, hpo=HpoConfig(), tfidf=None, examples=[], splits={},
                                 out_dir=Path("unused"), search={"criteria": {"train": {"epochs": epochs}}})
-    assert stages.seeds_from_a(inputs, ranked) == [
+    assert hpo_search.seeds_from_a(inputs, ranked) == [
         {"params": {"train.lr": 1e-4, "train.epochs": 8}, "source": "hpo_a:trial4"}]
     inputs.search["criteria"]["train"]["epochs"] = {**epochs, "high": 4}  # 8 is outside: B's sampler draws it
-    assert stages.seeds_from_a(inputs, ranked)[0]["params"] == {"train.lr": 1e-4}
+    assert hpo_search.seeds_from_a(inputs, ranked)[0]["params"] == {"train.lr": 1e-4}
     inputs.search = {}  # B does not search epochs: the base config's train
-    assert stages.seeds_from_a(inputs, ranked)[0]["params"] == {"train.lr": 1e-4}
+    assert hpo_search.seeds_from_a(inputs, ranked)[0]["params"] == {"train.lr": 1e-4}
 
 
 def test_stage_c_fits_refit_thresholds_on_pooled_out_of_fold_predictions(tmp_path, monkeypatch):
     """Refit has no held-out split: its thresholds come from the winner's fold models' predictions of their own
     validation parts, pooled over folds, and never from a fold's training rows."""
-    import psy_agents.hpo.stages as stages
+    import psy_agents.hpo.crossval as hpo_crossval
     from psy_agents.evaluation.scoring import fit_thresholds
 
     posts = [f"p{i}" for i in range(6)]
@@ -232,13 +333,13 @@ def test_stage_c_fits_refit_thresholds_on_pooled_out_of_fold_predictions(tmp_pat
             best_predictions = [{**e, "logit": 2.0 * e["label"] - 1.0 + 0.1 * int(e["post_id"][1:])} for e in val_ex]
         return Result()
 
-    monkeypatch.setattr(stages, "train", fake_train)
-    inputs = stages.StageInputs(
+    monkeypatch.setattr(hpo_crossval, "train", fake_train)
+    inputs = hpo_crossval.StageInputs(
         agent="criteria", sections={"model": {}, "train": {}, "augment": {}}, search={}, hpo=HpoConfig(),
         tfidf=None, examples=examples, splits={"train": posts[:4], "val": posts[4:], "folds": folds},
         out_dir=tmp_path,
     )
-    cv = stages.cross_validate(inputs, [{"trial": 0, "params": {}}], progress=False)
+    cv = hpo_crossval.cross_validate(inputs, [{"trial": 0, "params": {}}], progress=False)
     oof = [{**e, "logit": 2.0 * e["label"] - 1.0 + 0.1 * int(e["post_id"][1:])} for f in folds for e in examples
            if e["post_id"] in f["val"]]
     assert cv["candidates"][0]["thresholds"] == fit_thresholds("criteria", oof, False)

@@ -206,7 +206,7 @@ def test_sampled_num_layers_reaches_the_built_model(tiny_backbone):
     from optuna.trial import FixedTrial
 
     from psy_agents.hpo.space import space_for, suggest
-    from psy_agents.hpo.stages import build_run
+    from psy_agents.hpo.inputs import build_run
 
     search = {"joint": {"model": {"num_layers": {"type": "int", "low": 1, "high": 2}}}}
     space = space_for(search, "joint", "a")

@@ -88,8 +88,8 @@ def test_whole_dag_runs_and_writes_every_contract_output(pipeline):
     for agent in AGENTS:
         for path in (f"outputs/{agent}/hpo_a/topk.json", f"outputs/{agent}/hpo_a/trials.csv",
                      f"outputs/{agent}/hpo_b/pareto.json", f"outputs/{agent}/hpo_c/cv.json",
-                     f"outputs/{agent}/hpo_c/best.yaml", f"models/{agent}/model.pt",
-                     f"metrics/{agent}/test.json", f"metrics/{agent}/baseline.json"):
+                     f"outputs/{agent}/hpo_c/best.yaml", f"models/{agent}/agent.safetensors",
+                     f"outputs/{agent}/refit/report.html", f"metrics/{agent}/test.json", f"metrics/{agent}/baseline.json"):
             assert (pipeline / path).is_file(), path
         assert list((pipeline / f"outputs/{agent}/refit/dvclive/plots/metrics").rglob("*.tsv"))
 
@@ -153,7 +153,7 @@ def test_killed_stage_a_continues_its_study_on_rerun(tmp_path):
         "hpo": {**hpo, "heartbeat_interval": 1, "grace_period": 2,
                 "a": {**hpo["a"], "n_trials": 5, "tpe_startup": 1, "max_resource": 2}},
     })
-    db = root / "outputs/criteria/hpo_a/study.db"
+    db = root / ".studies/optuna.db"  # the local study store (psy_agents.hpo.storage), no DVC out
     env = {**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
     assert dvc(root, "repro", "groundtruth").returncode == 0
     proc = subprocess.Popen(["dvc", "repro", "hpo_a@criteria"], cwd=root, env=env, start_new_session=True,

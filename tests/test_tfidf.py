@@ -99,7 +99,7 @@ def test_write_creates_the_directory(tmp_path):
 
 
 def test_stage_c_fits_tfidf_on_each_fold_train_part_only(tmp_path, monkeypatch):
-    import psy_agents.hpo.stages as stages
+    import psy_agents.hpo.crossval as stages
     from psy_agents.config import HpoConfig
 
     processed = tmp_path / "processed"

@@ -1,4 +1,4 @@
-"""`psy-agents` command line: train one config, or join an HPO study as a worker."""
+"""`psy-agents` command line: train one config, join an HPO study as a worker, or predict with a trained model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from psy_agents.config import AGENTS, apply_overrides, load_params, parse_override, run_config
 from psy_agents.data.examples import load_examples, load_splits, select
-from psy_agents.data.io import write_json
+from psy_agents.data.io import write_json, write_jsonl
 from psy_agents.errors import InputError, run_main
 
 
@@ -15,6 +15,8 @@ def train_command(args: argparse.Namespace) -> None:
     from dvclive import Live
 
     from psy_agents.augment.policy import augmenter_for
+    from psy_agents.inference import save_model
+    from psy_agents.models.backbone import load_tokenizer
     from psy_agents.training.loop import train
     from psy_agents.training.tracking import dvclive_callback
 
@@ -32,12 +34,28 @@ def train_command(args: argparse.Namespace) -> None:
             run, select(examples, splits["train"]), select(examples, splits["val"]),
             callbacks=(dvclive_callback(live),), augmenter=augmenter_for(run), progress=True,
         )
+    save_model(out / "model", run, result.model, load_tokenizer(run.model.backbone))
     write_json(out / "metrics.json", {
         "agent": args.agent, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
         "train_seconds": round(result.seconds, 1), "val": result.best_metrics, "config": run.to_dict(),
     })
     print(f"{args.agent}: best epoch {result.best_epoch}, val {result.best_metrics and _headline(result.best_metrics)}"
-          f" -> {out / 'metrics.json'}")
+          f" -> {out / 'metrics.json'}, model {out / 'model'}")
+
+
+def predict_command(args: argparse.Namespace) -> None:
+    from psy_agents.inference import load_model, predict_posts, read_posts
+    from psy_agents.report import prediction_report
+
+    posts = read_posts(args.input)  # every check of input and model comes before anything is written
+    trained = load_model(args.model)
+    rows = predict_posts(trained, posts, progress=True)
+    write_jsonl(Path(args.out), rows)
+    if args.html:
+        Path(args.html).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.html).write_text(prediction_report(trained.run.agent, posts, rows, trained.thresholds),
+                                   encoding="utf-8")
+    print(f"predict: {len(rows)} posts ({trained.run.agent}) -> {args.out}" + (f", {args.html}" if args.html else ""))
 
 
 def worker_command(args: argparse.Namespace) -> None:
@@ -45,8 +63,10 @@ def worker_command(args: argparse.Namespace) -> None:
 
     import optuna
 
-    from psy_agents.hpo.stages import FINISHED, join_search, stage_inputs
-    from psy_agents.hpo.study import redact
+    from psy_agents.hpo.inputs import stage_inputs
+    from psy_agents.hpo.search import join_search
+    from psy_agents.hpo.storage import redact
+    from psy_agents.hpo.workers import finished
 
     if args.stage == "c":
         raise InputError("worker --stage c: stage C (cross-validation of the Pareto configs) runs in the DVC stage "
@@ -58,12 +78,11 @@ def worker_command(args: argparse.Namespace) -> None:
         logging.getLogger(__name__).info("worker hpo_%s@%s on %s", args.stage, args.agent, redact(inputs.hpo.storage))
     else:
         logging.getLogger(__name__).warning(
-            "hpo.storage is empty: joining the study file %s (processes on this machine only); set hpo.storage to "
-            "a postgresql:// URL to share the study between machines", inputs.out_dir / "study.db")
+            "hpo.storage is empty: joining the local study store %s (processes on this machine only); set "
+            "hpo.storage to a postgresql:// URL to share the study between machines", inputs.store)
     study, ran = join_search(inputs, args.stage, progress=False, wait=args.wait)
-    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-    print(f"worker hpo_{args.stage}@{args.agent}: ran {ran} trials; study {study.study_name} holds {finished} "
-          f"finished of n_trials={getattr(inputs.hpo, args.stage).n_trials}")
+    print(f"worker hpo_{args.stage}@{args.agent}: ran {ran} trials; study {study.study_name} holds "
+          f"{finished(study)} finished of n_trials={getattr(inputs.hpo, args.stage).n_trials}")
 
 
 def _headline(metrics: dict) -> str:
@@ -76,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train one config on train, evaluate on val (params.yaml defaults)")
     p.add_argument("--agent", required=True, choices=AGENTS)
-    p.add_argument("--out", required=True, help="output dir: metrics.json and dvclive/ logs")
+    p.add_argument("--out", required=True, help="output dir: metrics.json, dvclive/ logs and the model (model/)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a params value, e.g. --set train.lr=1e-4 --set model.pooling=mean")
     p.add_argument("--params", default="params.yaml")
@@ -91,6 +110,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--wait", type=float, default=None, metavar="SECONDS",
                    help="give up if the DVC stage has not opened the study by then (default: wait indefinitely)")
     p.set_defaults(func=worker_command)
+    p = sub.add_parser("predict", help="answer new posts with a trained model: symptoms with probabilities and "
+                                      "decisions, evidence spans (span agents) or sentence decisions (criteria)")
+    p.add_argument("--model", required=True, metavar="DIR",
+                   help="a model directory: models/<agent>/ (refit) or <out>/model/ (psy-agents train)")
+    p.add_argument("--input", required=True, metavar="FILE",
+                   help="posts: a .csv with columns post_id,text (the release format), a .jsonl of "
+                        '{"id", "text"} lines, or - for plain text on stdin (one post)')
+    p.add_argument("--out", required=True, metavar="FILE", help="JSONL, one line per post, in input order")
+    p.add_argument("--html", metavar="FILE", help="also write the evidence report of the predictions")
+    p.set_defaults(func=predict_command)
     args = parser.parse_args(argv)
     run_main(lambda: args.func(args))
 

@@ -35,7 +35,8 @@ def _best_span(
     valid = in_context[starts][:, None] & in_context[ends][None, :] & (length >= 1) & (length <= max_answer_tokens)
     if not valid.any():
         return None
-    scores = np.where(valid, start_logits[starts][:, None] + end_logits[ends][None, :], -np.inf)
+    # float64: masked positions hold float32's minimum, and two of them overflow a float32 sum
+    scores = np.where(valid, start_logits[starts][:, None].astype(np.float64) + end_logits[ends][None, :], -np.inf)
     i, j = np.unravel_index(np.argmax(scores), scores.shape)
     return float(scores[i, j]), offsets[starts[i]][0], offsets[ends[j]][1]
 

@@ -18,7 +18,7 @@ from psy_agents.errors import InputError
 SECTIONS = {"model": ModelConfig, "train": TrainConfig, "augment": AugmentConfig}
 FIELDS = {f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 ENTRY_KEYS = {"type", "low", "high", "log", "step", "choices", "condition"}
-# Stage A sets these in every trial (hpo/stages.py stage_fixed): its trials share one epoch horizon and only the
+# Stage A sets these in every trial (hpo/search.py stage_fixed): its trials share one epoch horizon and only the
 # pruner stops them. They leave stage A's space even where search.common or search.{agent} declares them for B.
 STAGE_A_FIXED = ("train.epochs", "train.patience")
 
@@ -131,6 +131,9 @@ def space_for(search: dict[str, Any] | None, agent: str, stage: str) -> dict[str
         for key, entry in flatten(search.get(part), f"search.{part}").items():
             if stage == "a" and key in STAGE_A_FIXED:
                 continue
+            if stage == "a" and key.startswith("augment."):
+                raise InputError(f"params.yaml search.{part}.{key}: augmentation joins the search in stage B only "
+                                 f"(stage A never augments); declare it under search.augment")
             space[key] = entry
             origin[key] = f"search.{part}"
     validate_space(space, origin=origin)

@@ -1,0 +1,76 @@
+"""Stage C: real K-fold cross-validation (folds grouped by post, from splits.json) of the best Pareto configs, and
+the epochs refit trains (it has no validation split to stop on)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from psy_agents.augment.policy import augmenter_for
+from psy_agents.augment.tfidf import fit_nlpaug_model
+from psy_agents.config import RunConfig
+from psy_agents.data.examples import PROCESSED, select
+from psy_agents.errors import InputError
+from psy_agents.evaluation.scoring import fit_thresholds
+from psy_agents.hpo.inputs import StageInputs, build_run
+from psy_agents.training.loop import train
+from psy_agents.training.tasks import needs_calibration
+
+log = logging.getLogger(__name__)
+
+
+def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool = True) -> dict:
+    """Train every candidate on every fold (train part) and score it on the fold's val part."""
+    folds = inputs.splits["folds"]
+    n_folds = inputs.hpo.c.folds or len(folds)
+    if n_folds > len(folds):
+        raise InputError(f"hpo.c.folds={n_folds} but splits.json has {len(folds)} folds; lower it or raise split.folds")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fold_tfidf: dict[int, str] = {}  # fold -> its TF-IDF model dir, fitted once for every candidate that augments
+
+        def fold_run(run: RunConfig, k: int) -> RunConfig:
+            if not run.augment.enabled:
+                return run
+            if k not in fold_tfidf:  # data/tfidf saw this fold's val posts: fit one on its train part only
+                fold_tfidf[k] = str(Path(tmp) / f"fold{k}")
+                fit_nlpaug_model(PROCESSED, folds[k]["train"], inputs.tfidf, fold_tfidf[k])
+            return replace(run, augment=replace(run.augment, tfidf_dir=fold_tfidf[k]))
+
+        for candidate in candidates[: inputs.hpo.c.candidates]:
+            run = build_run(inputs, candidate["params"])
+            scores, best_epochs, oof = [], [], []
+            for k, fold in enumerate(folds[:n_folds]):
+                run_k = fold_run(run, k)
+                result = train(
+                    run_k, select(inputs.examples, fold["train"]), select(inputs.examples, fold["val"]),
+                    augmenter=augmenter_for(run_k), progress=progress,
+                )
+                scores.append(float(result.best_metrics["primary"]))
+                best_epochs.append(result.best_epoch)
+                oof += result.best_predictions
+                log.info("candidate trial %s fold %d: %.4f", candidate["trial"], k, scores[-1])
+            results.append(
+                {
+                    "trial": candidate["trial"],
+                    "params": candidate["params"],
+                    "fold_scores": scores,
+                    "mean": float(np.mean(scores)),
+                    "std": float(np.std(scores)),
+                    "best_epochs": best_epochs,
+                    # refit's thresholds: fitted on the pooled out-of-fold predictions, which no fold model trained on
+                    "thresholds": fit_thresholds(run.agent, oof, needs_calibration(run)),
+                }
+            )
+    winner = min(results, key=lambda r: (-r["mean"], r["std"], r["trial"]))
+    return {"metric": "primary", "folds": n_folds, "candidates": results, "winner": winner["trial"]}
+
+
+def refit_epochs(winner: dict) -> int:
+    """Refit trains without a validation split, so it cannot stop early: it runs the mean best epoch of CV."""
+    return max(1, math.ceil(float(np.mean(winner["best_epochs"]))))
