@@ -12,7 +12,7 @@ CONFIG = tiny_bert_config(vocab_size=50, num_hidden_layers=3)
 
 def _model(agent="share"):
     torch.manual_seed(0)
-    return build_model(agent, ModelConfig(), backbone=CONFIG)
+    return build_model(agent, ModelConfig(num_layers=None), backbone=CONFIG)
 
 
 def _loss(model):

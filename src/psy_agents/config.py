@@ -46,7 +46,7 @@ class SplitConfig:
     seed: int = 42
     test_size: float = 0.15
     val_size: float = 0.15
-    folds: int = 3
+    folds: int = 2
     # Per data.source: `post` (every post its own group) or a regex whose first capture group names a post's group
     # (its writer); a post id it does not match is its own group. No group spans two splits or two folds' val parts.
     group_by: dict[str, str] = field(default_factory=lambda: {"demo": "post", "redsm5": r"^(s_\d+)_"})
@@ -55,7 +55,7 @@ class SplitConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     backbone: str = "all-MiniLM-L6-v2"  # HF id, local path, or the offline alias all-MiniLM-L6-v2
-    num_layers: int | None = None  # keep the backbone's bottom N pretrained transformer layers; None = all
+    num_layers: int | None = 2  # keep the backbone's bottom N pretrained transformer layers; None = all
     max_length: int = 256
     doc_stride: int = 64  # tokens of overlap between consecutive windows of a long post
     pooling: str = "cls"  # cls | mean | max | attention
@@ -66,7 +66,7 @@ class ModelConfig:
     fusion: str = "add"  # joint only: add | gate, how the projected criteria vector enters each evidence token
     # heads: each text encoded once, all nine criteria answered from it; pair: (criterion description, text) encoded
     # once per criterion (a cross-encoder: nine encoder passes per text)
-    criterion_input: str = "pair"
+    criterion_input: str = "heads"
 
 
 @dataclass(frozen=True)
@@ -274,7 +274,9 @@ class TfidfConfig:
 class SearchConfig:
     """What the search stages A and B share (hpo.a | hpo.b)."""
 
-    n_trials: int = 6  # finished trials the study must hold (all processes); a rerun continues up to this
+    # Finished (complete or pruned) trials the study must hold, all processes together: a rerun continues up to
+    # this; with N workers besides the stage up to N more may finish (hpo/workers.py).
+    n_trials: int = 3
     timeout: float | None = None  # seconds; None = no limit
     seed: int = 42  # sampler seed, and the seed of the train_fraction subset
     objectives: tuple[str, ...] = ("primary",)  # metric names: primary | ece | any reported validation metric
@@ -296,16 +298,16 @@ class SearchConfig:
 class StageAConfig(SearchConfig):
     """hpo.a: TPE + Hyperband over epochs, one objective, on half the train posts; the top-K seed stage B."""
 
-    train_fraction: float = 0.5
-    tpe_startup: int = 4  # random trials before TPE models the space
+    train_fraction: float = 0.3
+    tpe_startup: int = 2  # random trials before TPE models the space
     multivariate: bool = True  # TPE models parameters jointly (lr and batch size interact)
     group: bool = True  # with conditional parameters, model each co-occurring group separately
     constant_liar: bool = True  # parallel workers avoid proposing what a running trial already tries
     pruner: str = "hyperband"  # hyperband | none
     min_resource: int = 1  # Hyperband resources are epochs (trials report once per epoch)
-    max_resource: int = 8  # the epochs of every trial (train.epochs, one LR-schedule horizon) unless pruned
+    max_resource: int = 3  # the epochs of every trial (train.epochs, one LR-schedule horizon) unless pruned
     reduction_factor: int = 3
-    top_k: int = 3  # configs exported to topk.json (and enqueued into stage B)
+    top_k: int = 2  # configs exported to topk.json (and enqueued into stage B)
 
     def check(self, where: str) -> None:
         super().check(where)
@@ -324,7 +326,8 @@ class StageBConfig(SearchConfig):
 
     objectives: tuple[str, ...] = ("primary", "ece")
     directions: tuple[str, ...] = ("maximize", "minimize")
-    population_size: int = 6  # NSGA-II generation size
+    population_size: int = 3
+    train_fraction: float = 0.3  # NSGA-II generation size
 
 
 @dataclass(frozen=True)
@@ -337,8 +340,8 @@ class StageCConfig:
 
 @dataclass(frozen=True)
 class HpoConfig:
-    # "" = SQLite file inside the stage's outs; a database URL (e.g. postgresql://user@host/db) shares the study
-    # between machines. The password never goes in params: it comes from PGPASSWORD.
+    # "" = the project's local study store (.studies/optuna.db, no DVC out); a database URL (e.g.
+    # postgresql://user@host/db) shares the study between machines. The password never goes in params: PGPASSWORD.
     storage: str = ""
     heartbeat_interval: int = 20  # seconds between a running trial's heartbeats
     grace_period: int = 60  # a RUNNING trial silent this long belongs to a dead process and is failed
