@@ -19,7 +19,7 @@ from pathlib import Path
 from psy_agents.augment.methods import DEFAULTS, tfidf_available
 from psy_agents.augment.policy import Augmenter
 from psy_agents.augment.tfidf import fit_tfidf, write_nlpaug_model
-from psy_agents.config import AugmentConfig, TfidfConfig
+from psy_agents.config import AugmentConfig, TfidfConfig, build, load_params
 from psy_agents.data.io import read_jsonl
 
 PROCESSED = Path("data/processed")
@@ -67,17 +67,21 @@ def ms_per_1000(aug: Augmenter, examples: list[Example]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200, help="examples of each kind per method")
+    parser.add_argument("--params", default="params.yaml", help="the augment and tfidf settings the bench does not fix")
     args = parser.parse_args()
+    params = load_params(args.params)
     sentences, posts = load(args.n)
     tfidf_dir = "data/tfidf"
     if not tfidf_available(tfidf_dir):
         tfidf_dir = tempfile.mkdtemp(prefix="tfidf-bench-")
-        write_nlpaug_model(tfidf_dir, *fit_tfidf([t for t, _ in sentences + posts], TfidfConfig(min_df=1)))
+        tfidf = build(TfidfConfig, {**params["tfidf"], "min_df": 1}, "tfidf")
+        write_nlpaug_model(tfidf_dir, *fit_tfidf([t for t, _ in sentences + posts], tfidf))
     print(f"{len(sentences)} sentences, {len(posts)} posts; ops_per_sample=1, max_replace=0.1")
     print(f"{'method':<18}{'sentences ms/1k':>16}{'posts ms/1k':>14}")
     for name in DEFAULTS:
-        cfg = AugmentConfig(enabled=True, p_apply=1.0, max_replace=0.1, methods={name: 1.0}, antonym_guard=False,
-                            tfidf_dir=tfidf_dir)
+        cfg = build(AugmentConfig, {**params["augment"], "enabled": True, "p_apply": 1.0, "ops_per_sample": 1,
+                                    "max_replace": 0.1, "methods": {name: 1.0}, "antonym_guard": False,
+                                    "tfidf_dir": tfidf_dir}, "augment")
         aug = Augmenter(cfg, seed=0)
         if not aug.active:
             print(f"{name:<18}{'disabled (resource missing)':>30}")

@@ -4,8 +4,8 @@
                                     [--train-fraction 1.0] [--val-fraction 1.0] [--threads N] [--quick]
 
 Per agent, both sides train through psy_agents.training.loop.train in one process, heads first, then pair, on the
-same config: params.yaml's model, train and augment sections (run_config(agent, load_params() sections)) with only
-model.criterion_input set per side, plus train.epochs = --epochs and train.patience = 0, so both sides train the
+same config: params.yaml's model, train and augment sections (run_config(agent, load_params(), overrides)) with
+only model.criterion_input set per side, plus train.epochs = --epochs and train.patience = 0, so both sides train the
 same number of epochs (no early stop) on the same LR-schedule horizon, with the same train.seed. Everything else is
 params.yaml's default, including what differs by formulation on purpose: pair subsamples negatives each epoch
 (train.neg_ratio), heads trains every text with all nine criteria (no negative to leave out).
@@ -47,7 +47,6 @@ primary on evidence>`. Run it on an idle machine: it prints the load average at 
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import os
 import time
@@ -117,14 +116,11 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def run_side(agent: str, side: str, sections: dict, data: dict, args) -> dict:
-    sections = copy.deepcopy(sections)
-    sections.setdefault("model", {})["criterion_input"] = side
-    train_cfg = sections.setdefault("train", {})
-    train_cfg.update(epochs=args.epochs, patience=0)
+def run_side(agent: str, side: str, params: dict, data: dict, args) -> dict:
+    overrides = {"model.criterion_input": side, "train.epochs": args.epochs, "train.patience": 0}
     if args.threads is not None:
-        train_cfg["threads"] = args.threads
-    run = run_config(agent, sections)
+        overrides["train.threads"] = args.threads
+    run = run_config(agent, params, overrides)
     train_examples, val_examples = data[agent]
     probe = Probe()
     original = loop.make_task
@@ -175,7 +171,7 @@ def main() -> None:
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()  # "Loading weights" bars, one per side
     params = load_params(args.params)
-    sections = {k: params.get(k) or {} for k in ("model", "train", "augment")}
+    base = run_config(args.agents[0], params)  # what both sides share: backbone, seed, threads, precision
     splits = load_splits()
     evidence = load_examples("evidence")
     train_posts = post_subset(evidence, splits["train"], args.train_fraction, args.seed)
@@ -187,13 +183,13 @@ def main() -> None:
 
     if args.threads is not None and args.threads > 0:
         torch.set_num_threads(args.threads)  # what train() sets, so the header reports it
-    elif sections["train"].get("threads", 0) > 0:
-        torch.set_num_threads(int(sections["train"]["threads"]))
+    elif base.train.threads > 0:
+        torch.set_num_threads(base.train.threads)
     load = os.getloadavg()
-    dtype = loop.autocast_dtype(str(sections["train"].get("precision", "auto")), loop.resolve_device())
+    dtype = loop.autocast_dtype(base.train.precision, loop.resolve_device())
     print(f"criterion_input: heads vs pair, agents {', '.join(args.agents)}; backbone "
-          f"{sections['model'].get('backbone')}, {args.epochs} epoch(s) per side (patience 0), train.seed "
-          f"{sections['train'].get('seed')}, the rest params.yaml")
+          f"{base.model.backbone}, {args.epochs} epoch(s) per side (patience 0), train.seed {base.train.seed}, the "
+          "rest params.yaml")
     print(f"  data: {len(train_posts)} of {len(splits['train'])} train posts (fraction {args.train_fraction}), "
           f"{len(val_posts)} of {len(splits['val'])} val posts (fraction {args.val_fraction}), subset seed {args.seed}")
     print(f"  device {loop.resolve_device()}, precision {'bf16 autocast' if dtype == torch.bfloat16 else 'fp32'}, "
@@ -206,7 +202,7 @@ def main() -> None:
     rows = []
     for agent in args.agents:
         for side in SIDES:
-            row = run_side(agent, side, sections, data, args)
+            row = run_side(agent, side, params, data, args)
             rows.append(row)
             print(f"  done {agent}/{side}: {row['epochs']} epoch(s), load {row['load']:.2f}", flush=True)
     print(f"  load average at end:   {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

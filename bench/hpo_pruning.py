@@ -156,9 +156,9 @@ def main() -> None:
         for r in results:
             print(f"  {r['side']} (#trial state epochs epoch{args.min_resource}/final): " + ", ".join(
                 f"#{n} {s[:4]} {e}ep {_f(v1)}/{_f(v)}" for n, s, e, v1, v in r["trials"]))
-    print(f"{'side':<10} {'complete':>8} {'pruned':>6} {'failed':>6} {'epochs':>6} {'wall_s':>8} {'best':>8}")
+    print(f"{'side':<10} {'complete':>8} {'pruned':>6} {'fail':>6} {'epochs':>6} {'wall_s':>8} {'best':>8}")
     for r in results:
-        print(f"{r['side']:<10} {r['complete']:>8} {r['pruned']:>6} {r['failed']:>6} {r['epochs']:>6} "
+        print(f"{r['side']:<10} {r['complete']:>8} {r['pruned']:>6} {r['fail']:>6} {r['epochs']:>6} "
               f"{r['seconds']:>8.1f} {r['best']:>8.4f}")
     hb, none = results
     print(f"saving={none['epochs'] / max(hb['epochs'], 1):.2f} best_gap={abs(hb['best'] - none['best']):.4f}")

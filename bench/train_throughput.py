@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 import psy_agents.training.loop as loop
-from psy_agents.config import run_config
+from psy_agents.config import load_params, run_config
 from psy_agents.data.examples import load_examples, load_splits, select
 from psy_agents.evaluation.metrics import classification_metrics
 from psy_agents.models.backbone import load_encoder, load_tokenizer, resolve_backbone
@@ -84,21 +84,20 @@ class TokenCounter:
 
 
 def run_ours(args, train, val) -> dict:
-    run = run_config(
-        "criteria",
-        {
-            # the Trainer side is a (sentence, criterion) cross-encoder: ours reads the same pairs
-            "model": {"backbone": BACKBONE, "max_length": args.max_length, "pooling": "cls", "head_layers": 1,
-                      "criterion_input": "pair"},
-            "train": {
-                "epochs": args.epochs, "batch_size": args.batch_size, "eval_batch_size": 64, "lr": args.lr,
-                "head_lr_mult": 1.0, "weight_decay": 0.01, "scheduler": "linear", "warmup_ratio": 0.1,
-                "max_grad_norm": 1.0, "neg_ratio": 0, "patience": 0, "seed": args.seed, "precision": "auto",
-                "threads": THREADS, "loss": "ce", "class_weights": "none",
-                "threshold": 0.5,  # the Trainer side's protocol: no threshold fitted on a calibration sample
-            },
-        },
-    )
+    model = {  # the Trainer side is a (sentence, criterion) cross-encoder over every layer: ours reads the same
+        "backbone": BACKBONE, "num_layers": None, "max_length": args.max_length, "pooling": "cls", "head_layers": 1,
+        "criterion_input": "pair",
+    }
+    train_cfg = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "eval_batch_size": 64, "lr": args.lr,
+        "head_lr_mult": 1.0, "weight_decay": 0.01, "scheduler": "linear", "warmup_ratio": 0.1,
+        "max_grad_norm": 1.0, "neg_ratio": 0, "patience": 0, "seed": args.seed, "precision": "auto",
+        "threads": THREADS, "loss": "ce", "class_weights": "none",
+        "threshold": 0.5,  # the Trainer side's protocol: no threshold fitted on a calibration sample
+    }
+    # params.yaml's settings with the Trainer side's protocol set over them, as `psy-agents train --set` would
+    run = run_config("criteria", load_params(args.params), {
+        **{f"model.{k}": v for k, v in model.items()}, **{f"train.{k}": v for k, v in train_cfg.items()}})
     load_tokenizer(BACKBONE)
     load_encoder(BACKBONE)  # read the checkpoint once, untimed (the Trainer side loads its model untimed too)
     counter = TokenCounter(loop.collate)
@@ -190,6 +189,7 @@ def run_trainer(args, train, val) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml", help="the settings the bench does not fix")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-5)

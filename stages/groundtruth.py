@@ -1,4 +1,5 @@
-"""DVC stage `groundtruth`: release CSVs -> data/processed/{criteria,evidence}.jsonl, splits.json + metrics."""
+"""DVC stage `groundtruth`: release CSVs -> data/processed/{criteria,evidence}.jsonl, splits.json, the report of what
+was kept, dropped and matched (outputs/groundtruth/report.json) and its headline counts (metrics/groundtruth.json)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import argparse
 from pathlib import Path
 
 from psy_agents.config import DataConfig, ModelConfig, SplitConfig, build, load_params
-from psy_agents.data.groundtruth import build_groundtruth, window_report
-from psy_agents.data.io import write_json, write_jsonl
+from psy_agents.data.groundtruth import build_groundtruth, headline, window_report
+from psy_agents.data.io import write_json, write_jsonl, write_metrics
 from psy_agents.errors import run_main
 from psy_agents.models.backbone import load_tokenizer
 
@@ -16,6 +17,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", default="data/processed")
+    parser.add_argument("--report", default="outputs/groundtruth/report.json")
     parser.add_argument("--metrics", default="metrics/groundtruth.json")
     args = parser.parse_args()
 
@@ -38,7 +40,8 @@ def main() -> None:
     write_jsonl(out / "criteria.jsonl", gt.criteria)
     write_jsonl(out / "evidence.jsonl", gt.evidence)
     write_json(out / "splits.json", gt.splits)
-    write_json(Path(args.metrics), gt.report)
+    write_json(Path(args.report), gt.report)
+    write_metrics(Path(args.metrics), headline(gt.report))
     m = gt.report["match"]["sentences"]
     print(
         f"groundtruth: {gt.report['posts']['kept']} posts, {len(gt.criteria)} criteria and {len(gt.evidence)}"

@@ -12,11 +12,11 @@ from pathlib import Path
 from dvclive import Live
 
 from psy_agents.augment.policy import augmenter_for
-from psy_agents.config import AGENTS, RefitConfig, build, load_params, load_yaml
+from psy_agents.config import AGENTS, RefitConfig, build, load_params, load_yaml, run_config
 from psy_agents.data.examples import load_examples, load_splits, select
-from psy_agents.data.io import write_json, write_jsonl
+from psy_agents.data.io import write_json, write_jsonl, write_metrics
 from psy_agents.errors import InputError, run_main
-from psy_agents.hpo.inputs import build_run, stage_inputs
+from psy_agents.hpo.inputs import stage_inputs
 from psy_agents.inference import save_model
 from psy_agents.models.backbone import load_tokenizer
 from psy_agents.report import refit_report
@@ -39,7 +39,7 @@ def main() -> None:
         raise InputError(f"params.yaml refit.epochs={refit.epochs}: use null (epochs from CV) or a number >= 1")
     epochs = best["refit_epochs"] if refit.epochs is None else refit.epochs
     inputs = stage_inputs(agent, "c")  # the same base config every HPO stage used
-    run = build_run(inputs, {**best["params"], "train.epochs": epochs, "train.patience": 0})
+    run = run_config(agent, inputs.sections, {**best["params"], "train.epochs": epochs, "train.patience": 0})
 
     examples, splits = load_examples(agent), load_splits()
     out = Path("outputs") / agent / "refit"
@@ -62,10 +62,9 @@ def main() -> None:
     (model_dir / "best.yaml").write_text(best_path.read_text(encoding="utf-8"))  # which trial, from which stage
     write_jsonl(out / "test_predictions.jsonl", predictions)
     (out / "report.html").write_text(refit_report(agent, test_examples, predictions, metrics), encoding="utf-8")
-    write_json(Path("metrics") / agent / "test.json", {
-        "primary": metrics["primary"], "epochs": epochs,
-        "train_seconds": round(result.seconds, 1), "test": metrics,
-    })
+    write_json(out / "test_metrics.json", metrics)
+    write_metrics(Path("metrics") / agent / "test.json", {
+        "primary": metrics["primary"], "ece": metrics["ece"], "epochs": epochs, "seconds": round(result.seconds, 1)})
     print(f"refit@{agent}: test primary={metrics['primary']:.4f} after {epochs} epochs")
 
 

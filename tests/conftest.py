@@ -1,18 +1,73 @@
-"""Shared fixtures: a small synthetic release written in the real file format, and a project dir to run stages in."""
+"""Shared fixtures: the repo's params.yaml as every config's defaults, a small synthetic release written in the real
+file format, and a project dir to run stages in."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import subprocess
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
+from psy_agents import config
 from psy_agents.data.criteria_text import SYMPTOMS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = ROOT.parent / "shared" / "external" / "redsm5-public-sample"
+
+# Where each config class lives in params.yaml: params.yaml holds every default, the dataclasses none.
+SECTION_OF = {
+    config.DataConfig: "data", config.MatchConfig: "data.match", config.SplitConfig: "split",
+    config.ModelConfig: "model", config.TrainConfig: "train", config.AugmentConfig: "augment",
+    config.BaselineConfig: "baseline", config.TfidfConfig: "tfidf", config.HpoConfig: "hpo",
+    config.StageAConfig: "hpo.a", config.StageBConfig: "hpo.b", config.StageCConfig: "hpo.c",
+    config.RefitConfig: "refit",
+}
+
+
+def repo_params() -> dict[str, Any]:
+    """The repo's params.yaml, read as the stages read it (YAML 1.2, as `dvc exp run -S` writes it); a fresh copy."""
+    return config.load_params(ROOT / "params.yaml")
+
+
+def _merge(cls: type, values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """values with overrides set; a mapping given for a nested config changes only the keys it names."""
+    hints = typing.get_type_hints(cls)
+    return {**values, **{k: _merge(hints[k], values[k], v) if dataclasses.is_dataclass(hints.get(k)) else v
+                         for k, v in overrides.items()}}
+
+
+def defaults(cls: type, **overrides: Any) -> Any:
+    """`cls` as params.yaml configures it, with `overrides` (e.g. defaults(HpoConfig, a={"n_trials": 2}))."""
+    values: Any = repo_params()
+    for part in SECTION_OF[cls].split("."):
+        values = values[part]
+    return config.build(cls, _merge(cls, values, overrides), SECTION_OF[cls])
+
+
+def run_cfg(agent: str, sections: dict[str, dict[str, Any]] | None = None) -> config.RunConfig:
+    """A run config as `psy-agents train --set` builds it: params.yaml with `sections` ({"model": {...}, "train":
+    {...}}, the keys they change) set over it."""
+    flat = {f"{section}.{key}": value for section, part in (sections or {}).items() for key, value in part.items()}
+    return config.run_config(agent, repo_params(), flat)
+
+
+def run_sections(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """params.yaml's model, train and augment sections (what a stage's trials build on), with dotted overrides."""
+    return config.apply_overrides({k: repo_params()[k] for k in config.RUN_SECTIONS}, overrides or {})
+
+
+def write_params(root: Path, overrides: dict[str, Any] | None = None) -> Path:
+    """root/params.yaml: the repo's params.yaml with dotted overrides, written as DVC writes it (YAML 1.2)."""
+    path = root / "params.yaml"
+    with path.open("w", encoding="utf-8") as fh:
+        YAML(typ="safe", pure=True).dump(config.apply_overrides(repo_params(), overrides or {}), fh)
+    return path
 
 
 def copy_public_sample(project: Path) -> None:
@@ -72,21 +127,14 @@ def write_release(directory: Path, posts: list[list], rows: list[list], **kwargs
     )
 
 
-PARAMS = """data:
-  source: redsm5
-  label_map: {LEEP_ISSUES: SLEEP_ISSUES}
-  drop_labels: [SPECIAL_CASE]
-  unknown_labels: %s
-  unknown_posts: %s
-  match: {fuzzy_threshold: 85}
-split: {seed: 42, test_size: 0.15, val_size: 0.15, folds: %d}
-"""
+# A project of the groundtruth tests: the release in data/redsm5, three folds
+RELEASE = {"data.source": "redsm5", "split.folds": 3}
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """An empty project dir with params.yaml reading data/redsm5 (tests write the release there)."""
-    (tmp_path / "params.yaml").write_text(PARAMS % ("fail", "drop", 3), encoding="utf-8")
+    write_params(tmp_path, RELEASE)
     return tmp_path
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import defaults
 
 from psy_agents.augment import wordnet
 from psy_agents.augment.methods import DEFAULTS
@@ -70,14 +71,14 @@ def write_wordnet(directory: Path) -> Path:
 @pytest.fixture(scope="module")
 def resources(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("resources")
-    write_nlpaug_model(root / "tfidf", *fit_tfidf(SENTENCES + [POST], TfidfConfig(min_df=1)))
+    write_nlpaug_model(root / "tfidf", *fit_tfidf(SENTENCES + [POST], defaults(TfidfConfig, min_df=1)))
     return {"tfidf_dir": str(root / "tfidf"), "wordnet_dir": str(write_wordnet(root / "wordnet"))}
 
 
 def config(resources, **kwargs) -> AugmentConfig:
     values = {"enabled": True, "p_apply": 1.0, "max_replace": 0.2, "methods": {name: 1.0 for name in DEFAULTS},
               "antonym_guard": False, **resources, **kwargs}
-    return AugmentConfig(**values)
+    return defaults(AugmentConfig, **values)
 
 
 @pytest.mark.parametrize("method", list(DEFAULTS))
@@ -184,8 +185,9 @@ def test_each_operation_changes_at_most_max_replace_of_the_words(resources):
 
 
 def test_missing_resources_disable_their_methods_with_one_warning_each(tmp_path, caplog):
-    cfg = AugmentConfig(enabled=True, p_apply=1.0, tfidf_dir=str(tmp_path / "none"), wordnet_dir=str(tmp_path),
-                        methods={"tfidf_substitute": 1.0, "tfidf_insert": 1.0, "synonym": 1.0, "keyboard": 1.0})
+    cfg = defaults(AugmentConfig, enabled=True, p_apply=1.0, tfidf_dir=str(tmp_path / "none"),
+                   wordnet_dir=str(tmp_path),
+                   methods={"tfidf_substitute": 1.0, "tfidf_insert": 1.0, "synonym": 1.0, "keyboard": 1.0})
     with caplog.at_level(logging.WARNING):
         aug = Augmenter(cfg, seed=0)
     assert aug.active == ("keyboard",)
@@ -196,8 +198,8 @@ def test_missing_resources_disable_their_methods_with_one_warning_each(tmp_path,
     assert aug.augment(SENTENCES[0])[0] != SENTENCES[0]
 
     caplog.clear()
-    only_missing = AugmentConfig(enabled=True, p_apply=1.0, wordnet_dir=str(tmp_path), methods={"antonym": 1.0},
-                                 antonym_guard=False)
+    only_missing = defaults(AugmentConfig, enabled=True, p_apply=1.0, wordnet_dir=str(tmp_path),
+                            methods={"antonym": 1.0}, antonym_guard=False)
     with caplog.at_level(logging.WARNING):
         aug = Augmenter(only_missing, seed=0)
     assert len(caplog.records) == 2 and "no augmentation method available" in caplog.records[1].getMessage()

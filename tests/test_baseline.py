@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import defaults, write_params
 
 from psy_agents import baseline
 from psy_agents.config import BaselineConfig
@@ -48,7 +49,7 @@ def _dataset():
 
 
 CRITERIA, EVIDENCE, SPLITS = _dataset()
-CFG = BaselineConfig(max_features=500)
+CFG = defaults(BaselineConfig, max_features=500)
 
 
 def _report(agent: str) -> dict:
@@ -105,13 +106,13 @@ def test_criterion_with_one_train_class_predicts_its_prior():
     assert np.all(model.log_odds(["a", "zzz"]) < -10)
 
 
-def _write_inputs(root: Path, params: str) -> None:
+def _write_inputs(root: Path, params: dict) -> None:
     processed = root / "data" / "processed"
     processed.mkdir(parents=True)
     for name, rows in (("criteria", CRITERIA), ("evidence", EVIDENCE)):
         (processed / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (processed / "splits.json").write_text(json.dumps(SPLITS))
-    (root / "params.yaml").write_text(params)
+    write_params(root, params)
 
 
 def _run_stage(monkeypatch, agent: str) -> None:
@@ -120,20 +121,24 @@ def _run_stage(monkeypatch, agent: str) -> None:
 
 
 @pytest.mark.parametrize("agent", ["criteria", "joint"])
-def test_stage_writes_rounded_sorted_metrics(tmp_path, monkeypatch, agent):
-    _write_inputs(tmp_path, "baseline:\n  max_features: 500\n  ngram_max: 1\n")
+def test_stage_writes_the_rounded_report_and_the_tfidf_primaries_as_metrics(tmp_path, monkeypatch, agent):
+    _write_inputs(tmp_path, {"baseline.max_features": 500, "baseline.ngram_max": 1})
     monkeypatch.chdir(tmp_path)
     _run_stage(monkeypatch, agent)
-    text = (tmp_path / "metrics" / agent / "baseline.json").read_text()
+    text = (tmp_path / "outputs" / agent / "baseline" / "report.json").read_text()
     report = json.loads(text)
     assert text == json.dumps(report, sort_keys=True, indent=2) + "\n"
     primary = report["test"]["tfidf"]["primary"]
     assert primary == round(primary, 4)
     assert ("post" in report["test"]["tfidf"]) == (agent != "criteria")
+    assert all(floor["primary"] == 0.0 for split in ("val", "test") for name, floor in report[split].items()
+               if name != "tfidf")  # a trivial predictor scores 0: the metrics leave the floors out
+    metrics = json.loads((tmp_path / "metrics" / agent / "baseline.json").read_text())
+    assert metrics == {split: report[split]["tfidf"]["primary"] for split in ("val", "test")}
 
 
 def test_stage_rejects_unknown_param_with_one_line(tmp_path, monkeypatch, capsys):
-    _write_inputs(tmp_path, "baseline:\n  max_feature: 500\n")
+    _write_inputs(tmp_path, {"baseline.max_feature": 500})
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:
         _run_stage(monkeypatch, "criteria")

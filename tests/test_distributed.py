@@ -27,7 +27,7 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, synthetic_release, write_release
+from conftest import ROOT, defaults, synthetic_release, write_release
 from optuna.trial import TrialState
 from test_pipeline import dvc, smoke_params
 
@@ -335,7 +335,7 @@ def test_a_running_trial_that_never_wrote_a_heartbeat_neither_holds_the_budget_n
     from psy_agents.hpo.storage import make_storage, open_study
     from psy_agents.hpo.workers import run_trials, wait_for_running
 
-    storage = make_storage(HpoConfig(heartbeat_interval=1, grace_period=1), tmp_path / "optuna.db")
+    storage = make_storage(defaults(HpoConfig, heartbeat_interval=1, grace_period=1), tmp_path / "optuna.db")
     study = open_study("criteria-a-silent", storage, None, None, ["maximize"])
     study.ask().suggest_float("x", 0.0, 1.0)  # RUNNING, no heartbeat, its process gone
     assert run_trials(study, lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=1, timeout=None) == 1

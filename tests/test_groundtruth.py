@@ -7,7 +7,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PARAMS, SHARED_SAMPLE, copy_public_sample, run_stage, synthetic_release, write_release
+from conftest import (
+    RELEASE,
+    SHARED_SAMPLE,
+    copy_public_sample,
+    run_stage,
+    synthetic_release,
+    write_params,
+    write_release,
+)
 
 from psy_agents.data.io import read_jsonl
 
@@ -18,6 +26,7 @@ def outputs(project: Path) -> dict:
         "criteria": read_jsonl(processed / "criteria.jsonl"),
         "evidence": read_jsonl(processed / "evidence.jsonl"),
         "splits": json.loads((processed / "splits.json").read_text()),
+        "report": json.loads((project / "outputs" / "groundtruth" / "report.json").read_text()),
         "metrics": json.loads((project / "metrics" / "groundtruth.json").read_text()),
     }
 
@@ -59,8 +68,8 @@ def test_examples_and_answer_spans(project):
             assert ex["post"][answer["start"] : answer["end"]] == answer["text"]
     positives = [e for e in out["criteria"] if e["label"]]
     assert len(positives) == sum(1 for r in rows if r[4] == 1)
-    assert out["metrics"]["match"]["sentences"]["exact"] == len(rows)
-    assert out["metrics"]["splits"]["train"]["posts"] + out["metrics"]["splits"]["val"]["posts"] + out["metrics"][
+    assert out["report"]["match"]["sentences"]["exact"] == len(rows)
+    assert out["report"]["splits"]["train"]["posts"] + out["report"]["splits"]["val"]["posts"] + out["report"][
         "splits"
     ]["test"]["posts"] == 60
 
@@ -91,7 +100,7 @@ def test_quirks_are_handled_and_counted(project):
     ]
     write_release(project / "data" / "redsm5", posts, rows)
     out = run_ok(project)
-    m = out["metrics"]
+    m = out["report"]
     assert m["posts"] == {"read": 63, "duplicate_id": 1, "empty_text": 1, "kept": 61}
     dropped = m["annotations"]["dropped"]
     assert dropped["duplicate"] == 2 and dropped["unknown_post_or_empty_post"] == 2
@@ -105,6 +114,10 @@ def test_quirks_are_handled_and_counted(project):
     assert unmatched[0]["label"] == 1 and unmatched[0]["answers"] == []
     # the conflicting duplicate keeps status 1: the sentence stays a positive example
     assert any(e["sentence_id"] == rows[1][1] and e["symptom"] == rows[1][3] and e["label"] for e in out["criteria"])
+    # the metrics file keeps the headline counts of the report
+    splits = {name: m["splits"][name]["criteria_examples"] for name in ("train", "val", "test")}
+    assert out["metrics"] == {"posts": 61, **splits, "unmatched": 1, "dropped": 5}
+    assert sum(splits.values()) == len(out["criteria"])
 
 
 def test_bom_and_crlf_are_valid_input(project):
@@ -112,7 +125,7 @@ def test_bom_and_crlf_are_valid_input(project):
     write_release(project / "data" / "redsm5", posts, rows, encoding="utf-8-sig", newline="\r\n")
     out = run_ok(project)
     assert all("\r" not in e["post"] for e in out["evidence"])
-    assert out["metrics"]["match"]["sentences"]["exact"] == len(rows)
+    assert out["report"]["match"]["sentences"]["exact"] == len(rows)
 
 
 @pytest.mark.parametrize("criterion_input", ["heads", "pair"])
@@ -126,11 +139,10 @@ def test_windows_cutting_a_gold_span_are_counted_per_split(project, tiny_backbon
     # criterion text, so their short length is longer.
     short_length = 120 if criterion_input == "pair" else 64
     for max_length in (short_length, 512):
-        (project / "params.yaml").write_text(PARAMS % ("fail", "drop", 3) + (
-            f"model: {{backbone: {tiny_backbone}, max_length: {max_length}, doc_stride: 16, "
-            f"criterion_input: {criterion_input}}}\n"))
+        write_params(project, {**RELEASE, "model.backbone": tiny_backbone, "model.max_length": max_length,
+                               "model.doc_stride": 16, "model.criterion_input": criterion_input})
         out = run_ok(project)
-        windows = out["metrics"]["windows"]
+        windows = out["report"]["windows"]
         assert (windows["backbone"], windows["max_length"], windows["doc_stride"]) == (tiny_backbone, max_length, 16)
         counts[max_length] = windows
     for name in ("train", "val", "test"):
@@ -161,7 +173,7 @@ def _expect_error(project: Path, *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0]
     assert not (project / "data" / "processed").exists()
-    assert not (project / "metrics").exists()
+    assert not (project / "metrics").exists() and not (project / "outputs").exists()
     return lines[0]
 
 
@@ -200,7 +212,7 @@ def test_unknown_post_can_be_made_an_error(project):
     posts, rows = synthetic_release(60)
     rows.append(["nope", "nope_1", "Hello.", "FATIGUE", 1, "?"])
     write_release(project / "data" / "redsm5", posts, rows)
-    (project / "params.yaml").write_text(PARAMS % ("fail", "fail", 3))
+    write_params(project, {**RELEASE, "data.unknown_posts": "fail"})
     _expect_error(project, "redsm5_annotations.csv", "'nope'", "data.unknown_posts")
 
 
@@ -214,9 +226,9 @@ def test_bad_status(project):
 @pytest.mark.skipif(not SHARED_SAMPLE.is_dir(), reason="../shared/external/redsm5-public-sample is absent")
 def test_public_sample_goes_through_and_reports_match_levels(project):
     copy_public_sample(project)
-    (project / "params.yaml").write_text(PARAMS % ("fail", "drop", 2))
+    write_params(project, {**RELEASE, "split.folds": 2})
     out = run_ok(project)
-    levels = out["metrics"]["match"]["sentences"]
+    levels = out["report"]["match"]["sentences"]
     sentences = {(e["post_id"], e["sentence_id"]) for e in out["criteria"]}
     assert sum(levels.values()) == len(sentences) > 0
     print("public sample match levels:", levels)

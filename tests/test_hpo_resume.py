@@ -26,7 +26,7 @@ from test_pipeline import smoke_project
 
 from psy_agents.config import load_params, load_yaml
 
-N_B = 4  # stage B trials
+N_B = 6  # stage B trials
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONUNBUFFERED": "1",
        "PYTHONPROFILEIMPORTTIME": "1", "OMP_NUM_THREADS": "1"}
 EXP_RUN = ["exp", "run", "-S", "hpo.a.n_trials=2", "-S", f"hpo.b.n_trials={N_B}", "-S", "hpo.c.candidates=1",
@@ -75,7 +75,7 @@ def kill_after(root: Path, prefix: str, at_least: int) -> str:
     deadline = time.monotonic() + 600
     while len(finished_trials(root, prefix)) < at_least:
         assert proc.poll() is None and time.monotonic() < deadline, quiet(log.read_text())[-3000:]
-        time.sleep(1)
+        time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=60)
     return log.read_text()
@@ -88,7 +88,8 @@ def resumed(tmp_path_factory) -> dict:
         "agents": ["criteria"],
         "hpo": {**hpo, "heartbeat_interval": 1, "grace_period": 2,
                 "a": {**hpo["a"], "n_trials": 2, "tpe_startup": 1, "max_resource": 2, "top_k": 1, "pruner": "none"},
-                "b": {**hpo["b"], "n_trials": N_B, "population_size": 2},
+                # every train post: trials slow enough for the test to kill the stage between two of them
+                "b": {**hpo["b"], "n_trials": N_B, "population_size": 2, "train_fraction": 1.0},
                 "c": {**hpo["c"], "candidates": 1}},
     })
     logs = {"prepare": dvc(root, "repro", "groundtruth", "tfidf")}

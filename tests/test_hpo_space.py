@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import optuna
 import pytest
-import yaml
+from conftest import repo_params, run_cfg
 from optuna.trial import FixedTrial
 
-from psy_agents.config import AGENTS, RunConfig, apply_overrides, load_params, run_config
+from psy_agents.config import AGENTS, run_config
 from psy_agents.errors import InputError
 from psy_agents.hpo.space import base_values, flatten, space_for, suggest, to_sections, validate_space
-
-PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 SEARCH = {
     "common": {
@@ -63,9 +59,24 @@ def test_conditions_must_follow_their_key_and_name_a_possible_value() -> None:
     validate_space({"train.focal_gamma": gamma})  # a condition on a fixed (unsearched) field is fine
 
 
-def test_string_numbers_from_yaml_are_accepted() -> None:
-    # PyYAML reads 1e-5 (no dot) as a string
-    validate_space(yaml.safe_load("train.lr: {type: float, low: 1e-5, high: 1e-3, log: true}"))
+def test_string_numbers_are_accepted() -> None:
+    # a YAML 1.1 reader (PyYAML) reads 1e-5 (no dot) as a string; a quoted number is one too
+    validate_space({"train.lr": {"type": "float", "low": "1e-5", "high": "1e-3", "log": True}})
+
+
+def test_a_choice_outside_the_field_type_fails_at_load_with_one_line() -> None:
+    """A typo in a categorical fails when the stage loads its space, not as FAILED trials."""
+    search = repo_params()["search"]
+    search["criteria"]["model"]["pooling"]["choices"] = ["cls", "meen"]
+    with pytest.raises(InputError) as err:
+        space_for(search, "criteria", "a")
+    assert str(err.value) == ("params.yaml search.criteria.model.pooling.choices: 'meen' is not a choice; use one of "
+                              "cls | mean | max | attention")
+    with pytest.raises(InputError, match=r"search.common.train.batch_size.choices: expected int, got 'big'"):
+        validate_space({"train.batch_size": {"type": "categorical", "choices": [8, "big"]}}, "search.common")
+    with pytest.raises(InputError, match=r"train.focal_gamma.condition.train.loss: 'Focal' is not a choice"):
+        validate_space({"train.focal_gamma": {"type": "float", "low": 0.5, "high": 3.0,
+                                              "condition": {"train.loss": "Focal"}}})
 
 
 def test_nested_and_dotted_entries_flatten_alike() -> None:
@@ -96,7 +107,7 @@ def test_stage_a_space_never_holds_epochs_or_patience() -> None:
     assert not {"train.epochs", "train.patience"} & set(space_for(search, "criteria", "a"))
     b = space_for(search, "criteria", "b")
     assert b["train.epochs"] == {"type": "int", "low": 3, "high": 8} and "train.patience" in b
-    params = load_params(PARAMS)
+    params = repo_params()
     for agent in AGENTS:
         assert not {"train.epochs", "train.patience"} & set(space_for(params["search"], agent, "a"))
 
@@ -119,7 +130,7 @@ def test_conditional_parameter_exists_only_when_its_condition_holds() -> None:
 def test_conditions_fall_back_to_base_values_for_unsearched_keys() -> None:
     space = {"train.focal_gamma": {"type": "float", "low": 0.5, "high": 3.0, "condition": {"train.loss": "focal"}}}
     trial = FixedTrial({"train.focal_gamma": 1.5})
-    assert suggest(trial, space, base_values(RunConfig("criteria"))) == {}  # default loss is ce
+    assert suggest(trial, space, base_values(run_cfg("criteria"))) == {}  # default loss is ce
     assert suggest(trial, space, {"train.loss": "focal"}) == {"train.focal_gamma": 1.5}
 
 
@@ -130,19 +141,18 @@ def test_sampled_values_build_a_run_config() -> None:
     flat = suggest(study.ask(), space)
     assert to_sections({"train.lr": 1e-4, "model.pooling": "mean"}) == {
         "train": {"lr": 1e-4}, "model": {"pooling": "mean"}}
-    cfg = run_config("criteria", apply_overrides({"train": {"epochs": 2}}, flat))
+    cfg = run_config("criteria", repo_params(), {"train.epochs": 2, **flat})
     assert cfg.train.lr == flat["train.lr"] and cfg.train.epochs == 2
     assert cfg.train.focal_alpha == flat["train.focal_alpha"]
 
 
 def test_the_params_yaml_search_space_samples_valid_run_configs() -> None:
-    if not PARAMS.exists() or "search" not in (params := load_params(PARAMS)):
-        pytest.skip("params.yaml has no search section yet")
+    params = repo_params()
     for agent in AGENTS:
         for stage in ("a", "b"):
             space = space_for(params["search"], agent, stage)
-            flat = suggest(optuna.create_study().ask(), space, base_values(RunConfig(agent)))
-            run_config(agent, apply_overrides({k: params.get(k, {}) for k in ("model", "train", "augment")}, flat))
+            flat = suggest(optuna.create_study().ask(), space, base_values(run_config(agent, params)))
+            run_config(agent, params, flat)
 
 
 def test_defaults_in_space_keep_what_the_space_can_take() -> None:
@@ -150,19 +160,18 @@ def test_defaults_in_space_keep_what_the_space_can_take() -> None:
 
     space = space_for({**SEARCH, "criteria": {"model": {"max_length": {"type": "categorical", "choices": [64, 128]}}}},
                       "criteria", "a")
-    base = {**base_values(RunConfig("criteria")), "model.max_length": 256, "train.lr": 1e-4, "train.loss": "ce"}
+    base = {**base_values(run_cfg("criteria")), "model.max_length": 256, "train.lr": 1e-4, "train.loss": "ce"}
     seed = defaults_in_space(space, base)
     # lr and loss are defaults the space holds; 256 is not a choice and focal_gamma's condition is unmet
     assert seed == {"train.lr": 1e-4, "train.loss": "ce", "model.pooling": base["model.pooling"]}
     assert suggest(FixedTrial(seed | {"model.max_length": 64}), space, base)["train.lr"] == 1e-4
     # every agent's params.yaml defaults give a seed the sampler accepts
-    if PARAMS.exists():
-        params = load_params(PARAMS)
-        for agent in AGENTS:
-            space = space_for(params["search"], agent, "a")
-            run = run_config(agent, {k: params.get(k, {}) for k in ("model", "train", "augment")})
-            study = optuna.create_study()
-            study.enqueue_trial(defaults_in_space(space, base_values(run)))
-            trial = study.ask()
-            sampled = suggest(trial, space, base_values(run))
-            assert sampled["train.lr"] == params["train"]["lr"]
+    params = repo_params()
+    for agent in AGENTS:
+        space = space_for(params["search"], agent, "a")
+        run = run_config(agent, params)
+        study = optuna.create_study()
+        study.enqueue_trial(defaults_in_space(space, base_values(run)))
+        trial = study.ask()
+        sampled = suggest(trial, space, base_values(run))
+        assert sampled["train.lr"] == params["train"]["lr"]

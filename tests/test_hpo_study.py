@@ -9,10 +9,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import ROOT
+from conftest import ROOT, defaults, run_sections
 from optuna.trial import TrialState
 
-from psy_agents.config import HpoConfig, StageAConfig, StageBConfig, StageCConfig, build, load_params, load_yaml
+from psy_agents.config import HpoConfig, StageAConfig, StageBConfig, StageCConfig, load_params, load_yaml
 from psy_agents.errors import InputError
 from psy_agents.hpo.export import topk, trials_frame
 from psy_agents.hpo.identity import agrees, changes, stage_deps, study_identity
@@ -24,38 +24,38 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def test_samplers_and_pruners_follow_the_stage_settings() -> None:
-    assert isinstance(make_sampler(StageAConfig(tpe_startup=2)), optuna.samplers.TPESampler)
-    assert isinstance(make_sampler(StageBConfig(population_size=4)), optuna.samplers.NSGAIISampler)
+    assert isinstance(make_sampler(defaults(StageAConfig, tpe_startup=2)), optuna.samplers.TPESampler)
+    assert isinstance(make_sampler(defaults(StageBConfig, population_size=4)), optuna.samplers.NSGAIISampler)
     with pytest.raises(ValueError, match="StageCConfig has no sampler"):
-        make_sampler(StageCConfig())
-    assert isinstance(make_pruner(StageAConfig()), optuna.pruners.HyperbandPruner)
-    assert isinstance(make_pruner(StageAConfig(pruner="none")), optuna.pruners.NopPruner)
-    assert make_pruner(StageBConfig()) is None  # Optuna cannot prune multi-objective trials
+        make_sampler(defaults(StageCConfig))
+    assert isinstance(make_pruner(defaults(StageAConfig)), optuna.pruners.HyperbandPruner)
+    assert isinstance(make_pruner(defaults(StageAConfig, pruner="none")), optuna.pruners.NopPruner)
+    assert make_pruner(defaults(StageBConfig)) is None  # Optuna cannot prune multi-objective trials
 
 
 def test_hpo_config_rejects_inconsistent_stage_settings() -> None:
-    assert HpoConfig().b.objectives == ("primary", "ece")
+    assert defaults(HpoConfig).b.objectives == ("primary", "ece")
     with pytest.raises(InputError, match="hpo.a: objectives and directions"):
-        build(HpoConfig, {"a": {"objectives": ["primary", "ece"]}}, "hpo")
+        defaults(HpoConfig, a={"objectives": ["primary", "ece"]})
     with pytest.raises(InputError, match="hpo.a.pruner: Optuna cannot prune"):
-        build(HpoConfig, {"a": {"objectives": ["primary", "ece"], "directions": ["maximize", "minimize"]}}, "hpo")
+        defaults(HpoConfig, a={"objectives": ["primary", "ece"], "directions": ["maximize", "minimize"]})
     with pytest.raises(InputError, match="hpo.b.train_fraction=0"):
-        build(HpoConfig, {"b": {"train_fraction": 0}}, "hpo")
+        defaults(HpoConfig, b={"train_fraction": 0})
     with pytest.raises(InputError, match="use 1 <= min_resource <= max_resource"):
-        build(HpoConfig, {"a": {"min_resource": 4, "max_resource": 2}}, "hpo")
+        defaults(HpoConfig, a={"min_resource": 4, "max_resource": 2})
     # each stage takes only its own settings: stage B has no pruner, stage C samples nothing
     with pytest.raises(InputError, match=r"hpo.b: unknown key\(s\) pruner"):
-        build(HpoConfig, {"b": {"pruner": "none"}}, "hpo")
+        defaults(HpoConfig, b={"pruner": "none"})
     with pytest.raises(InputError, match=r"hpo.c: unknown key\(s\) n_trials"):
-        build(HpoConfig, {"c": {"n_trials": 3}}, "hpo")
+        defaults(HpoConfig, c={"n_trials": 3})
 
 
 def test_an_objective_the_agent_does_not_report_fails_before_training() -> None:
     from psy_agents.hpo.search import check_objectives
 
-    check_objectives("share", "b", StageBConfig())
+    check_objectives("share", "b", defaults(StageBConfig))
     with pytest.raises(InputError, match="hpo.b.objectives: macro_f1 is not a metric of evidence"):
-        check_objectives("evidence", "b", StageBConfig(objectives=("macro_f1",), directions=("maximize",)))
+        check_objectives("evidence", "b", defaults(StageBConfig, objectives=("macro_f1",), directions=("maximize",)))
 
 
 def test_study_name_hashes_the_files_and_params_its_trials_depend_on(tmp_path: Path) -> None:
@@ -113,11 +113,11 @@ def test_each_stage_depends_on_the_modules_it_runs_not_the_whole_package() -> No
 def test_storage_urls_never_show_or_take_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
     assert redact("postgresql://me:s3cret@db.example/hpo") == "postgresql://me:***@db.example/hpo"
     with pytest.raises(InputError, match="contains a password") as err:
-        make_storage(HpoConfig(storage="postgresql://me:s3cret@db.example/hpo"), Path("unused"))
+        make_storage(defaults(HpoConfig, storage="postgresql://me:s3cret@db.example/hpo"), Path("unused"))
     assert "s3cret" not in str(err.value)
     monkeypatch.setenv("PGPASSWORD", "s3cret")
     with pytest.raises(InputError) as err:  # nothing listens on port 1
-        make_storage(HpoConfig(storage="postgresql://me@127.0.0.1:1/hpo"), Path("unused"))
+        make_storage(defaults(HpoConfig, storage="postgresql://me@127.0.0.1:1/hpo"), Path("unused"))
     assert "s3cret" not in str(err.value) and "127.0.0.1" in str(err.value)
 
 
@@ -128,9 +128,9 @@ def _objective(trial: optuna.Trial) -> float:
 
 
 def test_local_store_keeps_trials_across_processes_and_exports_them(tmp_path: Path) -> None:
-    hpo, store = HpoConfig(), tmp_path / ".studies" / "optuna.db"
-    study = open_study("criteria-a-x", make_storage(hpo, store), make_sampler(StageAConfig()),
-                       make_pruner(StageAConfig()), ["maximize"], ["primary"])
+    hpo, store = defaults(HpoConfig), tmp_path / ".studies" / "optuna.db"
+    study = open_study("criteria-a-x", make_storage(hpo, store), make_sampler(defaults(StageAConfig)),
+                       make_pruner(defaults(StageAConfig)), ["maximize"], ["primary"])
     study.optimize(_objective, n_trials=2)
     again = open_study("criteria-a-x", make_storage(hpo, store), None, None, ["maximize"])
     assert store.exists() and (store.parent / ".gitignore").read_text().splitlines()[-1] == "*"  # never committed
@@ -145,7 +145,7 @@ def test_local_store_keeps_trials_across_processes_and_exports_them(tmp_path: Pa
 
 
 def test_the_budget_counts_finished_trials_of_every_process_and_failures_cannot_loop(tmp_path: Path) -> None:
-    storage = make_storage(HpoConfig(), tmp_path / "optuna.db")
+    storage = make_storage(defaults(HpoConfig), tmp_path / "optuna.db")
     study = open_study("criteria-a-budget", storage, None, None, ["maximize"])
     other = optuna.load_study(study_name="criteria-a-budget", storage=storage)  # another process, same study
     other.optimize(_objective, n_trials=2)
@@ -167,7 +167,7 @@ def test_the_budget_counts_finished_trials_of_every_process_and_failures_cannot_
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 def test_a_trial_left_running_by_a_dead_process_is_failed_and_retried(tmp_path: Path) -> None:
-    hpo = HpoConfig(heartbeat_interval=1, grace_period=1)
+    hpo = defaults(HpoConfig, heartbeat_interval=1, grace_period=1)
     storage = make_storage(hpo, tmp_path / "optuna.db")
     dead = open_study("criteria-a-y", storage, None, None, ["maximize"])
     trial = dead.ask()
@@ -201,9 +201,9 @@ def test_a_rerun_continues_its_study_and_changed_code_or_top_k_starts_a_fresh_on
     topk_json.write_text("[]")
     posts = [f"p{i}" for i in range(6)]
     inputs = hpo_search.StageInputs(
-        agent="criteria", sections={"model": {}, "train": {}}, tfidf=None, out_dir=tmp_path,
+        agent="criteria", sections=run_sections(), tfidf=None, out_dir=tmp_path,
         search={"common": {"train": {"lr": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True}}}},
-        hpo=HpoConfig(a=StageAConfig(n_trials=2, tpe_startup=1, pruner="none", train_fraction=1.0)),
+        hpo=defaults(HpoConfig, a={"n_trials": 2, "tpe_startup": 1, "pruner": "none", "train_fraction": 1.0}),
         examples=[{"post_id": p, "symptom": "FATIGUE", "label": i % 2} for i, p in enumerate(posts)],
         splits={"train": posts[:4], "val": posts[4:]}, deps=(str(code), str(topk_json)), store=tmp_path / "o.db",
     )
@@ -244,11 +244,12 @@ def test_search_trials_train_on_the_train_fraction_and_validate_on_every_val_pos
 
     monkeypatch.setattr(hpo_search, "train", fake_train)
     inputs = hpo_search.StageInputs(
-        agent="criteria", sections={"model": {}, "train": {}, "augment": {}}, search={}, hpo=HpoConfig(),
+        agent="criteria", sections=run_sections(), search={}, hpo=defaults(HpoConfig),
         tfidf=None, examples=examples, splits={"train": train_posts, "val": val_posts}, out_dir=tmp_path,
     )
     for fraction, seed in ((0.5, 42), (0.5, 7), (1.0, 42)):
-        objective, _ = hpo_search.make_objective(inputs, "a", StageAConfig(train_fraction=fraction, seed=seed), False)
+        stage = defaults(StageAConfig, train_fraction=fraction, seed=seed)
+        objective, _ = hpo_search.make_objective(inputs, "a", stage, False)
         optuna.create_study(direction="maximize").optimize(objective, n_trials=2)
     (half, val, positives), again, (other, _, _), (whole, _, _), _ = seen[0], seen[1], seen[2], seen[4], seen[5]
     assert again == seen[0] and val == set(val_posts)
@@ -279,9 +280,9 @@ def test_stage_a_trials_train_max_resource_epochs_on_one_schedule_horizon(monkey
                                    "epochs": {"type": "int", "low": 1, "high": 2},
                                    "patience": {"type": "int", "low": 1, "high": 2}}}}
     inputs = hpo_search.StageInputs(
-        agent="criteria", search=search, hpo=HpoConfig(a=StageAConfig(max_resource=3, pruner="none")), tfidf=None,
-        sections={"model": {"backbone": tiny_backbone, "max_length": 160, "head_hidden": 16}, "augment": {},
-                  "train": {"epochs": 1, "patience": 1, "threads": 1, "precision": "fp32"}},
+        agent="criteria", search=search, hpo=defaults(HpoConfig, a={"max_resource": 3, "pruner": "none"}), tfidf=None,
+        sections=run_sections({"model.backbone": tiny_backbone, "model.max_length": 160, "model.head_hidden": 16,
+                               "train.epochs": 1, "train.patience": 1, "train.threads": 1, "train.precision": "fp32"}),
         examples=criteria, splits={"train": posts[:14], "val": posts[14:]}, out_dir=tmp_path,
     )
     objective, space = hpo_search.make_objective(inputs, "a", inputs.hpo.a, progress=False)
@@ -303,8 +304,9 @@ def test_stage_b_seeds_keep_the_horizon_stage_a_scored_them_at_where_b_can_take_
 
     ranked = [{"trial": 4, "epochs": 8, "params": {"train.lr": 1e-4}}]
     epochs = {"type": "int", "low": 3, "high": 8}
-    inputs = hpo_search.StageInputs(agent="criteria", sections={}, hpo=HpoConfig(), tfidf=None, examples=[], splits={},
-                                out_dir=Path("unused"), search={"criteria": {"train": {"epochs": epochs}}})
+    inputs = hpo_search.StageInputs(agent="criteria", sections={}, hpo=defaults(HpoConfig), tfidf=None, examples=[],
+                                    splits={}, out_dir=Path("unused"),
+                                    search={"criteria": {"train": {"epochs": epochs}}})
     assert hpo_search.seeds_from_a(inputs, ranked) == [
         {"params": {"train.lr": 1e-4, "train.epochs": 8}, "source": "hpo_a:trial4"}]
     inputs.search["criteria"]["train"]["epochs"] = {**epochs, "high": 4}  # 8 is outside: B's sampler draws it
@@ -335,7 +337,7 @@ def test_stage_c_fits_refit_thresholds_on_pooled_out_of_fold_predictions(tmp_pat
 
     monkeypatch.setattr(hpo_crossval, "train", fake_train)
     inputs = hpo_crossval.StageInputs(
-        agent="criteria", sections={"model": {}, "train": {}, "augment": {}}, search={}, hpo=HpoConfig(),
+        agent="criteria", sections=run_sections(), search={}, hpo=defaults(HpoConfig),
         tfidf=None, examples=examples, splits={"train": posts[:4], "val": posts[4:], "folds": folds},
         out_dir=tmp_path,
     )

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from conftest import tiny_examples
+from conftest import run_cfg, tiny_examples
 
-from psy_agents.config import run_config
 from psy_agents.errors import InputError
 from psy_agents.training.loop import DivergedError, train
 from psy_agents.training import loop
@@ -16,7 +15,7 @@ from psy_agents.training.tasks import needs_calibration, thresholds_of
 
 
 def tiny_run(agent: str, backbone: str, **train_overrides):
-    return run_config(
+    return run_cfg(
         agent,
         {
             "model": {"backbone": backbone, "max_length": 160, "doc_stride": 16, "head_hidden": 16},
@@ -83,7 +82,7 @@ def test_impossible_window_is_a_clear_error(tiny_backbone, criterion_input, max_
     _, evidence = tiny_examples()
     model = {"backbone": tiny_backbone, "max_length": max_length, "doc_stride": 64, "criterion_input": criterion_input}
     with pytest.raises(InputError, match="doc_stride=64 must be below"):
-        train(run_config("evidence", {"model": model}), evidence[:9], evidence[9:18])
+        train(run_cfg("evidence", {"model": model}), evidence[:9], evidence[9:18])
 
 
 def test_divergence_is_reported(tiny_backbone):

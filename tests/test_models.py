@@ -2,8 +2,9 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import defaults, repo_params
 
-from psy_agents.config import ModelConfig
+from psy_agents.config import ModelConfig, run_config
 from psy_agents.errors import InputError
 from psy_agents.models import backbone
 from psy_agents.models.agents import build_model
@@ -44,7 +45,7 @@ def _perturb_padding(batch):
 @pytest.mark.parametrize("criterion_input", ["heads", "pair"])
 def test_agent_output_shapes(tiny, batch, agent, keys, criterion_input):
     torch.manual_seed(0)
-    model = build_model(agent, ModelConfig(criterion_input=criterion_input), backbone=tiny[0])
+    model = build_model(agent, defaults(ModelConfig, criterion_input=criterion_input), backbone=tiny[0])
     out = model(**batch)
     assert set(out) == keys
     b, length = batch["input_ids"].shape
@@ -64,7 +65,8 @@ def test_agent_output_shapes(tiny, batch, agent, keys, criterion_input):
 @pytest.mark.parametrize("agent,criterion_input", [("share", "heads"), ("share", "pair"), ("joint", "heads")])
 def test_padding_never_changes_outputs(tiny, batch, pooling, head_layers, agent, criterion_input):
     torch.manual_seed(0)
-    cfg = ModelConfig(pooling=pooling, head_layers=head_layers, head_hidden=16, criterion_input=criterion_input)
+    cfg = defaults(ModelConfig, pooling=pooling, head_layers=head_layers, head_hidden=16,
+                   criterion_input=criterion_input)
     model = build_model(agent, cfg, backbone=tiny[0]).eval()
     with torch.no_grad():
         ref, changed = model(**batch), model(**_perturb_padding(batch))
@@ -86,8 +88,6 @@ def test_poolers_ignore_padding_values():
     torch.testing.assert_close(Pooler("max", 8)(poisoned, mask)[1], states[1, :2].max(0).values)
     attention = Pooler("attention", 8)
     torch.testing.assert_close(attention(states, mask), attention(poisoned, mask))
-    with pytest.raises(InputError, match="cls, mean, max, attention"):
-        Pooler("median", 8)
 
 
 def test_mlp_head_layout():
@@ -95,8 +95,6 @@ def test_mlp_head_layout():
     deep = MLPHead(8, 2, 3, 16, "silu", 0.1)
     assert [type(m).__name__ for m in deep] == ["Linear", "SiLU", "Dropout"] * 2 + ["Linear"]
     assert deep(torch.randn(4, 8)).shape == (4, 2)
-    with pytest.raises(InputError, match="gelu, relu, silu"):
-        MLPHead(8, 2, 2, 16, "tanh", 0.1)
 
 
 def test_span_head_masking_is_bf16_safe():
@@ -113,7 +111,8 @@ def test_span_head_masking_is_bf16_safe():
 @pytest.mark.parametrize("criterion_input", ["heads", "pair"])
 def test_joint_fuses_criteria_vector_into_spans(tiny, batch, fusion, criterion_input):
     torch.manual_seed(0)
-    model = build_model("joint", ModelConfig(fusion=fusion, criterion_input=criterion_input), backbone=tiny[0]).eval()
+    cfg = defaults(ModelConfig, fusion=fusion, criterion_input=criterion_input)
+    model = build_model("joint", cfg, backbone=tiny[0]).eval()
     shared = {p.data_ptr() for p in model.criteria_encoder.parameters()}
     assert shared.isdisjoint(p.data_ptr() for p in model.evidence_encoder.parameters())
     with torch.no_grad():
@@ -128,11 +127,9 @@ def test_joint_fuses_criteria_vector_into_spans(tiny, batch, fusion, criterion_i
     assert not torch.allclose(before["logits"], after["logits"])
 
 
-def test_unknown_agent_and_fusion(tiny):
+def test_unknown_agent(tiny):
     with pytest.raises(InputError, match="criteria, evidence, share, joint"):
-        build_model("oracle", ModelConfig(), backbone=tiny[0])
-    with pytest.raises(InputError, match="add, gate"):
-        build_model("joint", ModelConfig(fusion="concat"), backbone=tiny[0])
+        build_model("oracle", defaults(ModelConfig), backbone=tiny[0])
 
 
 def test_saved_tiny_backbone_loads_once_as_independent_copies(tmp_path):
@@ -201,18 +198,15 @@ def test_num_layers_out_of_range_is_a_one_line_error(tiny_backbone, num_layers):
 
 
 def test_sampled_num_layers_reaches_the_built_model(tiny_backbone):
-    from types import SimpleNamespace
-
     from optuna.trial import FixedTrial
 
     from psy_agents.hpo.space import space_for, suggest
-    from psy_agents.hpo.inputs import build_run
 
     search = {"joint": {"model": {"num_layers": {"type": "int", "low": 1, "high": 2}}}}
     space = space_for(search, "joint", "a")
     flat = suggest(FixedTrial({"model.num_layers": 1}), space)
     assert flat == {"model.num_layers": 1}
-    run = build_run(SimpleNamespace(agent="joint", sections={"model": {"backbone": tiny_backbone}}), flat)
+    run = run_config("joint", repo_params(), {"model.backbone": tiny_backbone, **flat})
     assert run.model.num_layers == 1
     model = build_model("joint", run.model)
     assert [len(e.encoder.layer) for e in model.encoders] == [1, 1]

@@ -27,13 +27,16 @@ from psy_agents.models.backbone import save_tiny_backbone
 AGENTS = ["criteria", "share"]  # evidence and joint run through the same stages; kept out for the suite's time
 
 
+SMOKE_LR = 2e-3
+
+
 def smoke_params(backbone: str) -> dict:
     params = load_params(ROOT / "params.yaml")
     params["data"]["source"] = "redsm5"
     params["split"]["folds"] = 2
     params["agents"] = AGENTS
-    params["model"].update(backbone=backbone, max_length=160, doc_stride=16, head_hidden=16)
-    params["train"].update(epochs=2, batch_size=16, lr=1e-3, precision="fp32")
+    params["model"].update(backbone=backbone, num_layers=None, max_length=160, doc_stride=16, head_hidden=16)
+    params["train"].update(epochs=2, batch_size=16, lr=SMOKE_LR, precision="fp32")
     common = params["search"]["common"]
     common["model"]["backbone"]["choices"] = [backbone]
     common["train"]["epochs"] = {"type": "int", "low": 1, "high": 2}
@@ -42,6 +45,7 @@ def smoke_params(backbone: str) -> dict:
         model_part = params["search"].get(agent, {}).get("model", {})
         model_part.pop("max_length", None)
         model_part.pop("doc_stride", None)
+        model_part.pop("num_layers", None)  # the tiny backbone has 2 layers
         for key in ("epochs", "neg_ratio"):  # the common ranges apply: small epochs for the suite's time
             params["search"].get(agent, {}).get("train", {}).pop(key, None)
     for stage in ("a", "b"):
@@ -89,7 +93,9 @@ def test_whole_dag_runs_and_writes_every_contract_output(pipeline):
         for path in (f"outputs/{agent}/hpo_a/topk.json", f"outputs/{agent}/hpo_a/trials.csv",
                      f"outputs/{agent}/hpo_b/pareto.json", f"outputs/{agent}/hpo_c/cv.json",
                      f"outputs/{agent}/hpo_c/best.yaml", f"models/{agent}/agent.safetensors",
-                     f"outputs/{agent}/refit/report.html", f"metrics/{agent}/test.json", f"metrics/{agent}/baseline.json"):
+                     f"outputs/{agent}/refit/report.html", f"outputs/{agent}/refit/test_metrics.json",
+                     f"metrics/{agent}/test.json", f"metrics/{agent}/baseline.json",
+                     f"outputs/{agent}/baseline/report.json", "outputs/groundtruth/report.json"):
             assert (pipeline / path).is_file(), path
         assert list((pipeline / f"outputs/{agent}/refit/dvclive/plots/metrics").rglob("*.tsv"))
 
@@ -99,8 +105,10 @@ def test_stage_a_starts_from_params_defaults_and_b_from_a_topk(pipeline):
         first_a = pd.read_csv(pipeline / f"outputs/{agent}/hpo_a/trials.csv").sort_values("number").iloc[0]
         assert first_a["user_attrs_source"] == "params.yaml"
         assert first_a["params_train.optimizer"] == "adamw"  # params.yaml's train.optimizer
-        # the smoke train.lr (1e-3) lies outside the searched range, so the sampler drew one inside it
-        assert 1e-5 <= float(first_a["params_train.lr"]) <= 3e-4
+        # the smoke train.lr lies outside the searched range, so the sampler drew one inside it
+        lr = load_params(ROOT / "params.yaml")["search"]["common"]["train"]["lr"]
+        assert not lr["low"] <= SMOKE_LR <= lr["high"]
+        assert lr["low"] <= float(first_a["params_train.lr"]) <= lr["high"]
         topk = json.loads((pipeline / f"outputs/{agent}/hpo_a/topk.json").read_text())
         trials = pd.read_csv(pipeline / f"outputs/{agent}/hpo_b/trials.csv")
         first = trials.sort_values("number").iloc[0]
@@ -122,6 +130,13 @@ def test_second_repro_is_a_noop_and_metrics_show(pipeline):
     assert "didn't change" in result.stdout or "up to date" in result.stdout
     shown = dvc(pipeline, "metrics", "show", "--json")
     assert shown.returncode == 0 and "test.json" in shown.stdout
+    # headline numbers only, under keys the files share: the table (one column per key) fits 160 columns
+    table = dvc(pipeline, "metrics", "show").stdout.splitlines()
+    assert len(table) == 1 + 1 + 5 * len(AGENTS) and max(map(len, table)) <= 160, "\n".join(table)
+    test = json.loads((pipeline / "metrics/criteria/test.json").read_text())
+    assert set(test) == {"primary", "ece", "epochs", "seconds"}
+    assert test["primary"] == round(json.loads((pipeline / "outputs/criteria/refit/test_metrics.json").read_text())[
+        "primary"], 4)
 
 
 def test_changing_stage_c_params_leaves_stages_a_and_b_alone(pipeline):

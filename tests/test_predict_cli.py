@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
-from conftest import SHARED_SAMPLE, tiny_examples
+from conftest import SHARED_SAMPLE, tiny_examples, write_params
 from test_loop import split, tiny_run
 
 from psy_agents.cli import main
@@ -153,9 +152,9 @@ def test_train_out_saves_the_model_predict_reads(tiny_backbone, tmp_path, monkey
     write_json(tmp_path / "data/processed/splits.json", {
         "train": sorted({e["post_id"] for e in train_ex}), "val": sorted({e["post_id"] for e in val_ex}),
         "test": [], "folds": []})
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({
-        "model": {"backbone": tiny_backbone, "max_length": 160, "head_hidden": 16},
-        "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "precision": "fp32", "patience": 0}}))
+    write_params(tmp_path, {"model.backbone": tiny_backbone, "model.max_length": 160, "model.head_hidden": 16,
+                            "train.epochs": 1, "train.batch_size": 8, "train.lr": 1e-3, "train.precision": "fp32",
+                            "train.patience": 0})
     monkeypatch.chdir(tmp_path)
     main(["train", "--agent", "criteria", "--out", "runs/criteria"])
     for name in ("agent.safetensors", "config.json", "run_config.json", "thresholds.json", "tokenizer.json"):

@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import PARAMS, SHARED_SAMPLE, copy_public_sample, run_stage, synthetic_release, write_release
+from conftest import (
+    RELEASE,
+    SHARED_SAMPLE,
+    copy_public_sample,
+    defaults,
+    run_stage,
+    synthetic_release,
+    write_params,
+    write_release,
+)
 
 from psy_agents.config import SplitConfig
 from psy_agents.data.criteria_text import SYMPTOMS
@@ -39,7 +48,7 @@ def where_groups_land(splits: dict, groups: dict[str, str]) -> tuple[dict, dict]
 
 def test_prefix_grouping_keeps_each_group_in_one_split_and_one_fold_val():
     post_symptoms = writer_corpus()
-    cfg = SplitConfig()
+    cfg = defaults(SplitConfig)
     groups = post_groups(sorted(post_symptoms), group_pattern(cfg, "redsm5"))
     assert groups["s_7_100"] == groups["s_7_103"] == "s_7"
     assert groups["other3"] == "other3"  # an id the regex does not match is its own group
@@ -64,16 +73,14 @@ def test_prefix_grouping_keeps_each_group_in_one_split_and_one_fold_val():
 @pytest.mark.parametrize(
     ("rule", "needles"),
     [
-        ("'^(s_\\d+'", ("split.group_by.redsm5", "not a valid regex", "fix it, or use post")),
-        ("'^s_\\d+_'", ("split.group_by.redsm5", "no capture group", "in ()")),
+        (r"^(s_\d+", ("split.group_by.redsm5", "not a valid regex", "fix it, or use post")),
+        (r"^s_\d+_", ("split.group_by.redsm5", "no capture group", "in ()")),
         (None, ("split.group_by has no entry for data.source redsm5", "add `redsm5: post`")),
     ],
 )
 def test_bad_group_by_is_a_one_line_error(project, rule, needles):
     write_release(project / "data" / "redsm5", *synthetic_release(60))
-    group_by = "{demo: post}" if rule is None else "{redsm5: %s}" % rule
-    params = (PARAMS % ("fail", "drop", 3)).replace("folds: 3}", f"folds: 3, group_by: {group_by}}}")
-    (project / "params.yaml").write_text(params, encoding="utf-8")
+    write_params(project, {**RELEASE, "split.group_by": {"demo": "post"} if rule is None else {"redsm5": rule}})
     result = run_stage("groundtruth.py", project)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -86,10 +93,10 @@ def test_bad_group_by_is_a_one_line_error(project, rule, needles):
 @pytest.mark.skipif(not SHARED_SAMPLE.is_dir(), reason="../shared/external/redsm5-public-sample is absent")
 def test_public_sample_is_grouped_by_writer_prefix(project):
     copy_public_sample(project)
-    (project / "params.yaml").write_text(PARAMS % ("fail", "drop", 2), encoding="utf-8")
+    write_params(project, {**RELEASE, "split.folds": 2})
     result = run_stage("groundtruth.py", project)
     assert result.returncode == 0, result.stderr
-    metrics = json.loads((project / "metrics" / "groundtruth.json").read_text())["splits"]
+    metrics = json.loads((project / "outputs" / "groundtruth" / "report.json").read_text())["splits"]
     # 17 posts, three prefixes (s_993, s_1404, s_2748) twice each: 14 writers
     assert sum(metrics[name]["posts"] for name in ("train", "val", "test")) == 17
     assert sum(metrics[name]["groups"] for name in ("train", "val", "test")) == 14

@@ -13,7 +13,7 @@ import pytest
 from psy_agents.augment.tfidf import MODEL_FILES, fit_tfidf, train_texts, write_nlpaug_model
 from psy_agents.config import TfidfConfig
 from psy_agents.errors import InputError
-from conftest import run_stage
+from conftest import defaults, run_sections, run_stage, write_params
 
 POSTS = {
     "p1": "I feel sad and tired every day. Work is hard.",
@@ -54,21 +54,21 @@ def test_train_texts_reads_each_train_post_and_sentence_once(tmp_path):
 
 
 def test_fit_gives_nlpaug_tables_of_unigrams():
-    w2idf, w2tfidf = fit_tfidf(list(POSTS.values()), TfidfConfig(min_df=1))
+    w2idf, w2tfidf = fit_tfidf(list(POSTS.values()), defaults(TfidfConfig, min_df=1))
     assert set(w2idf) == set(w2tfidf) and all(" " not in w for w in w2idf)
     assert sum(w2tfidf.values()) == pytest.approx(1.0)  # nlpaug samples replacement words with these as p
     assert w2idf["feel"] < w2idf["zebracorn"]  # frequent words have a lower IDF
-    assert "zebracorn" not in fit_tfidf(list(POSTS.values()), TfidfConfig(min_df=2))[0]
+    assert "zebracorn" not in fit_tfidf(list(POSTS.values()), defaults(TfidfConfig, min_df=2))[0]
 
 
 def test_fit_on_nothing_is_one_clear_error():
     with pytest.raises(InputError, match="min_df"):
-        fit_tfidf(["a b"], TfidfConfig(min_df=1))  # the default token pattern keeps no 1-letter word
+        fit_tfidf(["a b"], defaults(TfidfConfig, min_df=1))  # the default token pattern keeps no 1-letter word
 
 
 def test_stage_fits_on_train_only_and_nlpaug_loads_it(tmp_path, monkeypatch):
     write_processed(tmp_path / "data" / "processed")
-    (tmp_path / "params.yaml").write_text("tfidf: {min_df: 1}\n", encoding="utf-8")
+    write_params(tmp_path, {"tfidf.min_df": 1})
     result = run_stage("tfidf.py", tmp_path)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "data" / "tfidf"
@@ -85,7 +85,7 @@ def test_stage_fits_on_train_only_and_nlpaug_loads_it(tmp_path, monkeypatch):
 
 
 def test_stage_without_groundtruth_fails_with_one_line(tmp_path):
-    (tmp_path / "params.yaml").write_text("tfidf: {}\n", encoding="utf-8")
+    write_params(tmp_path)
     result = run_stage("tfidf.py", tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -124,8 +124,8 @@ def test_stage_c_fits_tfidf_on_each_fold_train_part_only(tmp_path, monkeypatch):
     monkeypatch.setattr(stages, "PROCESSED", processed)
     monkeypatch.setattr(stages, "train", fake_train)
     inputs = stages.StageInputs(
-        agent="criteria", sections={"model": {}, "train": {}, "augment": {}}, search={}, hpo=HpoConfig(),
-        tfidf=TfidfConfig(min_df=1), examples=examples, splits=splits, out_dir=tmp_path,
+        agent="criteria", sections=run_sections(), search={}, hpo=defaults(HpoConfig),
+        tfidf=defaults(TfidfConfig, min_df=1), examples=examples, splits=splits, out_dir=tmp_path,
     )
     inputs = replace(inputs, hpo=replace(inputs.hpo, c=replace(inputs.hpo.c, candidates=2)))
     candidates = [{"trial": t, "params": {"augment.p_apply": 0.5}} for t in (0, 1)]

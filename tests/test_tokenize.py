@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_examples
+from conftest import run_cfg, tiny_examples
 
-from psy_agents.config import run_config
 from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.data.tokenize import collate, encode_spans, encode_spans_heads, length_batches
 from psy_agents.errors import InputError
@@ -161,7 +160,7 @@ def test_cut_windows_train_the_classification_head_but_not_the_span_head(tiny_ba
     model = {"backbone": tiny_backbone, "max_length": 48, "doc_stride": 16, "head_hidden": 16,
              "criterion_input": criterion_input}
     for agent, expect_loss in (("evidence", False), ("share", True)):
-        run = run_config(agent, {"model": model})
+        run = run_cfg(agent, {"model": model})
         task = make_task(run, tokenizer)
         features = task.features([example], cache=False)
         task.build_loss(features)
@@ -191,7 +190,7 @@ def test_default_max_answer_tokens_is_the_longest_train_gold_span(tiny_backbone)
     # Pair windows of 96 tokens, most of them criterion text, hold no gold span whole; the longest is still measured.
     model = {"backbone": tiny_backbone, "max_length": 96, "doc_stride": 16, "head_hidden": 16,
              "criterion_input": "pair"}
-    run = run_config("evidence", {"model": model})
+    run = run_cfg("evidence", {"model": model})
     assert run.train.max_answer_tokens is None
     task = make_task(run, tokenizer)
     features = task.features(evidence, cache=False)
@@ -202,11 +201,11 @@ def test_default_max_answer_tokens_is_the_longest_train_gold_span(tiny_backbone)
 
     # through the loop, on longer windows: the buffer the model carries into post-processing
     model["max_length"] = 160
-    run = run_config("evidence", {"model": model, "train": {"epochs": 1, "precision": "fp32", "batch_size": 8}})
+    run = run_cfg("evidence", {"model": model, "train": {"epochs": 1, "precision": "fp32", "batch_size": 8}})
     result = train(run, evidence, evidence[:18])
     assert int(result.model.max_answer_tokens) == longest
 
-    fixed = make_task(run_config("evidence", {"model": model, "train": {"max_answer_tokens": 5}}), tokenizer)
+    fixed = make_task(run_cfg("evidence", {"model": model, "train": {"max_answer_tokens": 5}}), tokenizer)
     fixed.size_answers(holder, features, evidence)
     assert int(holder.max_answer_tokens) == 5
     negatives = [ex for ex in evidence if not ex["answers"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from psy_agents.config import AGENTS, apply_overrides, load_params, parse_override, run_config
+from psy_agents.config import AGENTS, load_params, parse_override, run_config
 from psy_agents.data.examples import load_examples, load_splits, select
 from psy_agents.data.io import write_json, write_jsonl
 from psy_agents.errors import InputError, run_main
@@ -20,11 +20,7 @@ def train_command(args: argparse.Namespace) -> None:
     from psy_agents.training.loop import train
     from psy_agents.training.tracking import dvclive_callback
 
-    params = load_params(args.params)
-    sections = apply_overrides(
-        {k: params.get(k, {}) for k in ("model", "train", "augment")}, dict(map(parse_override, args.set))
-    )
-    run = run_config(args.agent, sections)
+    run = run_config(args.agent, load_params(args.params), dict(map(parse_override, args.set)))
     examples = load_examples(args.agent)
     splits = load_splits()
     out = Path(args.out)

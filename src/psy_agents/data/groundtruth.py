@@ -1,7 +1,8 @@
 """Turn a release (posts + sentence annotations) into the examples of every agent, split by post group.
 
 Every row that does not make it into the examples is counted under `dropped` in the returned report, so
-metrics/groundtruth.json accounts for all input records. Handling (documented in the README):
+outputs/groundtruth/report.json accounts for all input records (metrics/groundtruth.json keeps its `headline`).
+Handling (documented in the README):
 - posts: an empty text drops the post (and its rows); a repeated post_id keeps the first record;
 - annotation rows: unknown post_id -> data.unknown_posts (drop | fail); empty sentence -> dropped;
   labels in data.label_map are renamed (typos), in data.drop_labels dropped, any other unknown label ->
@@ -220,8 +221,6 @@ def split_report(
 
 
 def build_groundtruth(data_cfg: DataConfig, split_cfg: SplitConfig) -> GroundTruth:
-    if data_cfg.source not in ("demo", "redsm5"):
-        raise InputError(f"params.yaml data.source={data_cfg.source!r}: choose demo or redsm5")
     pattern = group_pattern(split_cfg, data_cfg.source)  # a bad rule fails before the release is read
     posts, annotations = read_release(Path(data_cfg.input_dir))
     posts, post_report = clean_posts(posts)
@@ -245,6 +244,17 @@ def build_groundtruth(data_cfg: DataConfig, split_cfg: SplitConfig) -> GroundTru
         "symptoms": per_symptom,
     }
     return GroundTruth(criteria, evidence, splits, report)
+
+
+def headline(report: dict) -> dict[str, int]:
+    """The counts metrics/groundtruth.json keeps: posts kept, (sentence, criterion) examples per split, sentences
+    no matching level located, annotation rows dropped."""
+    return {
+        "posts": report["posts"]["kept"],
+        **{name: report["splits"][name]["criteria_examples"] for name in ("train", "val", "test")},
+        "unmatched": report["match"]["sentences"]["unmatched"],
+        "dropped": sum(report["annotations"]["dropped"].values()),
+    }
 
 
 def window_report(evidence: list[dict], splits: dict, tokenizer, max_length: int, stride: int, heads: bool) -> dict:

@@ -15,6 +15,24 @@ def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def rounded(value: Any, digits: int = 4) -> Any:
+    """Every float of a nested report rounded, so reports and metrics diff cleanly."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item, digits) for item in value]
+    return value
+
+
+def write_metrics(path: Path, headline: dict[str, int | float]) -> None:
+    """A DVC metrics file: a few flat headline numbers, floats to 4 digits. `dvc metrics show` puts every key of
+    every metrics file in one table, one column per key, so the files share short keys (primary, ece, seconds, ...)
+    and keep detailed reports in plain outputs."""
+    write_json(path, rounded(headline))
+
+
 def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="\n") as fh:

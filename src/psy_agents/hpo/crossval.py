@@ -1,4 +1,4 @@
-"""Stage C: real K-fold cross-validation (folds grouped by post, from splits.json) of the best Pareto configs, and
+"""Stage C: real K-fold cross-validation (folds grouped by post, from splits.json) of the head of pareto.json, and
 the epochs refit trains (it has no validation split to stop on)."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import numpy as np
 
 from psy_agents.augment.policy import augmenter_for
 from psy_agents.augment.tfidf import fit_nlpaug_model
-from psy_agents.config import RunConfig
+from psy_agents.config import RunConfig, run_config
 from psy_agents.data.examples import PROCESSED, select
 from psy_agents.errors import InputError
 from psy_agents.evaluation.scoring import fit_thresholds
-from psy_agents.hpo.inputs import StageInputs, build_run
+from psy_agents.hpo.inputs import StageInputs
 from psy_agents.training.loop import train
 from psy_agents.training.tasks import needs_calibration
 
@@ -35,7 +35,7 @@ def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool =
         fold_tfidf: dict[int, str] = {}  # fold -> its TF-IDF model dir, fitted once for every candidate that augments
 
         def fold_run(run: RunConfig, k: int) -> RunConfig:
-            if not run.augment.enabled:
+            if not (run.augment and run.augment.enabled):
                 return run
             if k not in fold_tfidf:  # data/tfidf saw this fold's val posts: fit one on its train part only
                 fold_tfidf[k] = str(Path(tmp) / f"fold{k}")
@@ -43,7 +43,7 @@ def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool =
             return replace(run, augment=replace(run.augment, tfidf_dir=fold_tfidf[k]))
 
         for candidate in candidates[: inputs.hpo.c.candidates]:
-            run = build_run(inputs, candidate["params"])
+            run = run_config(inputs.agent, inputs.sections, candidate["params"])
             scores, best_epochs, oof = [], [], []
             for k, fold in enumerate(folds[:n_folds]):
                 run_k = fold_run(run, k)

@@ -34,12 +34,11 @@ def topk(study: optuna.Study, k: int) -> list[dict[str, Any]]:
 
 
 def state_counts(study: optuna.Study) -> dict[str, int]:
+    """Trials by state, named as Optuna names the states (the metrics' counts; stage C counts its cross-validated
+    candidates as complete)."""
     states = [t.state for t in study.get_trials(deepcopy=False)]
-    return {
-        "complete": states.count(TrialState.COMPLETE),
-        "pruned": states.count(TrialState.PRUNED),
-        "failed": states.count(TrialState.FAIL),
-    }
+    counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return {state.name.lower(): states.count(state) for state in counted}
 
 
 def epochs_trained(study: optuna.Study) -> int:
@@ -47,33 +46,38 @@ def epochs_trained(study: optuna.Study) -> int:
 
 
 def export_a(study: optuna.Study, cfg: StageAConfig, seconds: float) -> tuple[list[dict], dict]:
+    """Top-K and the metrics: the best value under its objective's name (primary by default, the column every
+    metrics file's primary shares), trials by state, epochs trained and seconds."""
     ranked = topk(study, cfg.top_k)
     if not ranked:
         raise InputError(f"study {study.study_name}: no trial completed; see the trial errors above")
     metrics = {
-        "best_value": ranked[0]["value"],
-        "best_trial": ranked[0]["trial"],
+        cfg.objectives[0]: ranked[0]["value"],
         **state_counts(study),
-        "epochs_trained": epochs_trained(study),
-        "wall_seconds": round(seconds, 1),
+        "epochs": epochs_trained(study),
+        "seconds": round(seconds, 1),
     }
     return ranked, metrics
 
 
 def pareto(study: optuna.Study, objectives: tuple[str, ...], directions: tuple[str, ...]) -> list[dict]:
-    front = [
+    """Every complete trial, the Pareto front first (`pareto: true`), each part best first along the first
+    objective: stage C cross-validates the head of this list, so it gets its `candidates` even when the front holds
+    fewer (a front of one is common with a handful of trials)."""
+    front = {t.number for t in study.best_trials}
+    sign = -1.0 if directions[0] == "maximize" else 1.0
+    rows = [
         {
             "trial": t.number,
+            "pareto": t.number in front,
             "values": dict(zip(objectives, t.values, strict=True)),
             "params": t.params,
             "epochs": t.user_attrs.get("epochs"),
             "source": t.user_attrs.get("source", "nsga2"),
         }
-        for t in study.best_trials
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     ]
-    # best first along the first objective: stage C cross-validates the head of this list
-    sign = -1.0 if directions[0] == "maximize" else 1.0
-    return sorted(front, key=lambda p: (sign * p["values"][objectives[0]], p["trial"]))
+    return sorted(rows, key=lambda p: (not p["pareto"], sign * p["values"][objectives[0]], p["trial"]))
 
 
 def export_b(study: optuna.Study, cfg: StageBConfig, seconds: float) -> tuple[list[dict], dict]:
@@ -81,11 +85,9 @@ def export_b(study: optuna.Study, cfg: StageBConfig, seconds: float) -> tuple[li
     if not front:
         raise InputError(f"study {study.study_name}: no trial completed; see the trial errors above")
     metrics = {
-        "pareto_size": len(front),
-        # the trial stage C ranks first, with all its objective values
-        **{f"first_{name}": front[0]["values"][name] for name in cfg.objectives},
+        **front[0]["values"],  # the trial stage C ranks first, with all its objective values (primary, ece)
         **state_counts(study),
-        "epochs_trained": epochs_trained(study),
-        "wall_seconds": round(seconds, 1),
+        "epochs": epochs_trained(study),
+        "seconds": round(seconds, 1),
     }
     return front, metrics

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from psy_agents.config import HpoConfig, RunConfig, TfidfConfig, apply_overrides, build, load_params, run_config
+from psy_agents.config import HpoConfig, TfidfConfig, build, load_params
 from psy_agents.data.examples import load_examples, load_splits
 from psy_agents.hpo.identity import stage_deps
 from psy_agents.hpo.storage import STORE
@@ -20,7 +20,7 @@ class StageInputs:
     """What every HPO stage of one agent reads: base config sections, the search space, data and splits."""
 
     agent: str
-    sections: dict[str, Any]  # params.yaml model / train (/ augment): the base every trial overrides
+    sections: dict[str, Any]  # params.yaml model / train (/ augment): what run_config sets each trial's values over
     search: dict[str, Any]
     hpo: HpoConfig
     tfidf: TfidfConfig  # stage C refits nlpaug's TF-IDF model on each fold's train part
@@ -35,7 +35,7 @@ def stage_inputs(agent: str, stage: str, params_path: str = "params.yaml") -> St
     params = load_params(params_path)
     return StageInputs(
         agent=agent,
-        sections={k: params.get(k) or {} for k in SECTIONS[stage]},
+        sections={k: params.get(k) for k in SECTIONS[stage]},
         search=params.get("search") or {},
         hpo=build(HpoConfig, params.get("hpo"), "hpo"),
         tfidf=build(TfidfConfig, params.get("tfidf"), "tfidf"),
@@ -44,11 +44,3 @@ def stage_inputs(agent: str, stage: str, params_path: str = "params.yaml") -> St
         out_dir=Path("outputs") / agent / f"hpo_{stage}",
         deps=tuple(stage_deps(f"hpo_{stage}", agent, params)) if stage in ("a", "b") else (),
     )
-
-
-def build_run(inputs: StageInputs, flat: dict[str, Any]) -> RunConfig:
-    """Base sections with a trial's sampled values applied; augmentation is on when the trial sampled p_apply."""
-    sections = apply_overrides(inputs.sections, flat)
-    if "augment.p_apply" in flat:
-        sections = apply_overrides(sections, {"augment.enabled": True})
-    return run_config(inputs.agent, sections)

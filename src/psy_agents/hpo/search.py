@@ -19,13 +19,13 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from psy_agents.config import SearchConfig, StageAConfig, StageBConfig
+from psy_agents.config import SearchConfig, StageAConfig, StageBConfig, run_config
 from psy_agents.data.examples import select
 from psy_agents.data.splits import post_subset
 from psy_agents.errors import InputError
 from psy_agents.evaluation.scoring import SCALAR_METRICS
 from psy_agents.hpo.identity import Identity, announce, stamp, study_identity
-from psy_agents.hpo.inputs import StageInputs, build_run
+from psy_agents.hpo.inputs import StageInputs
 from psy_agents.hpo.space import base_values, defaults_in_space, space_for, suggest, validate_space
 from psy_agents.hpo.storage import make_storage, open_study
 from psy_agents.hpo.workers import (
@@ -90,7 +90,7 @@ def default_seed(inputs: StageInputs, stage: str) -> dict:
     """params.yaml's own config as a seed trial: a short search then never ends below the defaults it started from.
     It runs through the stage's objective, so in stage A it trains the same horizon as every other trial."""
     space = space_for(inputs.search, inputs.agent, stage)
-    base = base_values(build_run(inputs, stage_fixed(getattr(inputs.hpo, stage))))
+    base = base_values(run_config(inputs.agent, inputs.sections, stage_fixed(getattr(inputs.hpo, stage))))
     return {"params": defaults_in_space(space, base), "source": "params.yaml"}
 
 
@@ -127,7 +127,7 @@ def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress:
     space = space_for(inputs.search, inputs.agent, stage)
     validate_space(space, f"search ({inputs.agent}, stage {stage})")
     fixed = stage_fixed(cfg)
-    base = base_values(build_run(inputs, fixed))
+    base = base_values(run_config(inputs.agent, inputs.sections, fixed))
     train_ex = select(inputs.examples, search_posts(inputs, cfg))
     val_ex = select(inputs.examples, inputs.splits["val"])
     single = len(cfg.objectives) == 1
@@ -136,7 +136,7 @@ def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress:
         from psy_agents.augment.policy import augmenter_for
 
     def objective(trial: optuna.Trial) -> float | list[float]:
-        run = build_run(inputs, {**suggest(trial, space, base), **fixed})
+        run = run_config(inputs.agent, inputs.sections, {**suggest(trial, space, base), **fixed})
 
         def report(epoch: int, loss: float, metrics: dict | None) -> None:
             if single and metrics is not None:

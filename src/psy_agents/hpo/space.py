@@ -10,13 +10,16 @@ sampled value is by construction a field of what gets trained, and the same name
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
 
-from psy_agents.config import AugmentConfig, ModelConfig, RunConfig, TrainConfig, apply_overrides
+from psy_agents.config import AugmentConfig, ModelConfig, RunConfig, TrainConfig, apply_overrides, coerce
 from psy_agents.errors import InputError
 
 SECTIONS = {"model": ModelConfig, "train": TrainConfig, "augment": AugmentConfig}
-FIELDS = {f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+# dotted name -> the field's type: a categorical's choices and a condition's values are checked against it at load
+FIELDS = {f"{section}.{name}": tp for section, cls in SECTIONS.items()
+          for name, tp in typing.get_type_hints(cls).items()}
 ENTRY_KEYS = {"type", "low", "high", "log", "step", "choices", "condition"}
 # Stage A sets these in every trial (hpo/search.py stage_fixed): its trials share one epoch horizon and only the
 # pruner stops them. They leave stage A's space even where search.common or search.{agent} declares them for B.
@@ -67,6 +70,8 @@ def _check_entry(key: str, entry: Any, where: str) -> None:
             raise InputError(f"{where}: categorical needs a non-empty list `choices: [...]`")
         if bad := [c for c in choices if c is not None and not isinstance(c, (bool, int, float, str))]:
             raise InputError(f"{where}: choices must be null, booleans, numbers or strings, not {bad[0]!r}")
+        for choice in choices:  # a typo (`meen`) fails here, at the stage's start, not as FAILED trials
+            coerce(FIELDS[key], choice, f"{where}.choices")
         return
     if kind not in ("float", "int"):
         raise InputError(f"{where}: type {kind!r} unknown; use float | int | categorical")
@@ -103,6 +108,9 @@ def _check_condition(key: str, entry: dict[str, Any], space: dict[str, Any], whe
                 raise InputError(f"{where}.condition: {other} never takes {missing[0]!r}; choices are {choices}")
         elif other not in FIELDS:
             raise InputError(f"{where}.condition: {other} is neither declared in the search space nor a config field")
+        else:
+            for value in allowed if isinstance(allowed, list) else [allowed]:
+                coerce(FIELDS[other], value, f"{where}.condition.{other}")
 
 
 def validate_space(space: dict[str, Any], where: str = "search", origin: dict[str, str] | None = None) -> None:
@@ -194,8 +202,8 @@ def defaults_in_space(space: dict[str, dict[str, Any]], base: dict[str, Any]) ->
 
 def base_values(config: RunConfig) -> dict[str, Any]:
     """Flat dotted view of a RunConfig's sections: the `base` that suggest checks conditions against."""
-    return {f"{section}.{name}": value
-            for section in SECTIONS for name, value in dataclasses.asdict(getattr(config, section)).items()}
+    return {f"{section}.{name}": value for section in SECTIONS if getattr(config, section) is not None
+            for name, value in dataclasses.asdict(getattr(config, section)).items()}
 
 
 def to_sections(flat: dict[str, Any]) -> dict[str, Any]:

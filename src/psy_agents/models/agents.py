@@ -15,20 +15,15 @@ import torch
 from torch import Tensor, nn
 from transformers import PretrainedConfig, PreTrainedModel
 
-from psy_agents.config import AGENTS, ModelConfig
+from psy_agents.config import AGENTS, Fusion, ModelConfig
 from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.errors import InputError
 from psy_agents.models.backbone import load_encoder
 from psy_agents.models.heads import CriterionPooler, MLPHead, Pooler, SpanHead
 
-FUSIONS = ("add", "gate")
-CRITERION_INPUTS = ("heads", "pair")
-
 
 def criteria_axis(cfg: ModelConfig) -> int | None:
     """How many criteria one forward pass answers: None for pair (one per input), nine for heads."""
-    if cfg.criterion_input not in CRITERION_INPUTS:
-        raise InputError(f"model.criterion_input={cfg.criterion_input!r}; choose one of {', '.join(CRITERION_INPUTS)}")
     return len(SYMPTOMS) if cfg.criterion_input == "heads" else None
 
 
@@ -119,10 +114,8 @@ class CriteriaFusion(nn.Module):
     span-vs-null comparison ignore. Normalising each token after the shift makes its effect token-dependent.
     """
 
-    def __init__(self, kind: str, hidden: int) -> None:
+    def __init__(self, kind: Fusion, hidden: int) -> None:
         super().__init__()
-        if kind not in FUSIONS:
-            raise InputError(f"unknown fusion {kind!r}; choose one of {', '.join(FUSIONS)}")
         self.proj = nn.Linear(hidden, hidden)
         self.gate = nn.Linear(hidden, hidden) if kind == "gate" else None
         self.norm = nn.LayerNorm(hidden)

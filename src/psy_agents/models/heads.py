@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from psy_agents.config import Activation, Pooling
 from psy_agents.errors import InputError
 
-POOLINGS = ("cls", "mean", "max", "attention")
-ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
+ACTIVATIONS: dict[Activation, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
 
 
 def mask_padding(values: Tensor, attention_mask: Tensor) -> Tensor:
@@ -27,10 +27,8 @@ def mask_padding(values: Tensor, attention_mask: Tensor) -> Tensor:
 class Pooler(nn.Module):
     """Token states [B, L, H] -> one vector [B, H]; padding never contributes."""
 
-    def __init__(self, kind: str, hidden: int) -> None:
+    def __init__(self, kind: Pooling, hidden: int) -> None:
         super().__init__()
-        if kind not in POOLINGS:
-            raise InputError(f"unknown pooling {kind!r}; choose one of {', '.join(POOLINGS)}")
         self.kind = kind
         # A learned scorer: attention pooling weighs tokens by how relevant they look for the task.
         self.score = nn.Linear(hidden, 1) if kind == "attention" else None
@@ -66,9 +64,8 @@ class CriterionPooler(nn.Module):
 class MLPHead(nn.Sequential):
     """layers=1: dropout + linear; layers=n>1: n-1 hidden blocks (Linear, activation, dropout) + output Linear."""
 
-    def __init__(self, in_dim: int, out_dim: int, layers: int, hidden: int, activation: str, dropout: float) -> None:
-        if activation not in ACTIVATIONS:
-            raise InputError(f"unknown head activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    def __init__(self, in_dim: int, out_dim: int, layers: int, hidden: int, activation: Activation,
+                 dropout: float) -> None:
         if layers < 1:
             raise InputError(f"head_layers must be >= 1, got {layers}")
         if layers == 1:

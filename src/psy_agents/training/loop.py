@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from psy_agents.config import RunConfig
+from psy_agents.config import Precision, RunConfig
 from psy_agents.data.tokenize import MODEL_INPUTS, collate, length_batches
 from psy_agents.errors import InputError
 from psy_agents.evaluation.scoring import fit_thresholds, score
@@ -73,11 +73,9 @@ def _cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
     if precision == "fp32":
         return None
-    if precision not in ("auto", "bf16"):
-        raise InputError(f"train.precision={precision!r}; choose auto, fp32 or bf16")
     supported = torch.cuda.is_bf16_supported() if device.type == "cuda" else _cpu_has_native_bf16()
     if precision == "bf16" and not supported:
         log.warning("bf16 requested but not natively supported on %s; it will be slow", device)

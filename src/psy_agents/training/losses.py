@@ -12,22 +12,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from psy_agents.config import TrainConfig
-from psy_agents.errors import InputError
-
-CLASS_WEIGHTS = ("none", "balanced", "effective_num")
-LOSSES = ("ce", "focal")
+from psy_agents.config import ClassWeights, TrainConfig
 
 
-def class_weights(kind: str, counts: Sequence[int], beta: float = 0.999) -> Tensor | None:
+def class_weights(kind: ClassWeights, counts: Sequence[int], beta: float = 0.999) -> Tensor | None:
     """Per-class weights from training counts; None for "none".
 
     balanced:      n / (k * count)                           (sklearn's "balanced")
     effective_num: (1 - beta) / (1 - beta ** count), rescaled to sum to k (Cui et al., 2019)
     A class absent from training counts as 1 so its weight stays finite.
     """
-    if kind not in CLASS_WEIGHTS:
-        raise InputError(f"unknown class_weights {kind!r}; choose one of {', '.join(CLASS_WEIGHTS)}")
     if kind == "none":
         return None
     c = torch.tensor(counts, dtype=torch.float64).clamp(min=1.0)
@@ -50,8 +44,6 @@ class ClassificationLoss(nn.Module):
 
     def __init__(self, cfg: TrainConfig, class_counts: Sequence[int]) -> None:
         super().__init__()
-        if cfg.loss not in LOSSES:
-            raise InputError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
         self.focal = cfg.loss == "focal"
         self.gamma = cfg.focal_gamma
         self.label_smoothing = cfg.label_smoothing

@@ -20,11 +20,11 @@ from torch import nn
 from transformers import get_scheduler
 from transformers.optimization import Adafactor
 
-from psy_agents.config import TrainConfig
+from psy_agents.config import Optimizer, TrainConfig
 from psy_agents.errors import InputError
 
 Groups = list[dict[str, Any]]
-OPTIMIZERS: dict[str, Callable[[Groups, float], torch.optim.Optimizer]] = {
+OPTIMIZERS: dict[Optimizer, Callable[[Groups, float], torch.optim.Optimizer]] = {
     # fused: one kernel per step instead of ~800 small per-tensor ops (measured ~28% of a MiniLM step on CPU)
     "adamw": lambda groups, lr: torch.optim.AdamW(groups, lr=lr, fused=True),
     "adam": lambda groups, lr: torch.optim.Adam(groups, lr=lr, fused=True),  # weight_decay acts as plain L2 here
@@ -35,7 +35,6 @@ OPTIMIZERS: dict[str, Callable[[Groups, float], torch.optim.Optimizer]] = {
     "lion": lambda groups, lr: Lion(groups, lr=lr),
     "sgd": lambda groups, lr: torch.optim.SGD(groups, lr=lr, momentum=0.9),
 }
-SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant_with_warmup")
 
 
 def layer_stack(encoder: nn.Module) -> tuple[str, int]:
@@ -120,8 +119,6 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> Groups:
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The configured optimizer over `model`'s trainable parameters; applies cfg.freeze_layers to the model first."""
-    if cfg.optimizer not in OPTIMIZERS:
-        raise InputError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     for encoder in model.encoders:
         freeze_bottom(encoder, cfg.freeze_layers)
     # lr=cfg.lr becomes optimizer.defaults["lr"], the base the polynomial scheduler decays from.
@@ -133,8 +130,6 @@ def build_scheduler(
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """transformers' schedule `cfg.scheduler` with round(warmup_ratio * steps) warm-up steps (and `cfg.restarts`
     hard restarts for cosine_with_restarts)."""
-    if cfg.scheduler not in SCHEDULERS:
-        raise InputError(f"unknown scheduler {cfg.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
     if num_training_steps < 1:
         raise InputError(f"no training steps ({num_training_steps}); is the training split empty?")
     return get_scheduler(
