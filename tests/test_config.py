@@ -106,10 +106,10 @@ def test_the_cli_trains_what_a_trial_with_the_same_values_trains(monkeypatch, tm
     monkeypatch.setattr(policy, "augmenter_for", lambda run: None)  # nlpaug's resources are not the point here
     monkeypatch.setattr(loop, "train", fake_train)
     monkeypatch.setattr(hpo_search, "train", fake_train)
-    posts = [f"p{i}" for i in range(6)]
+    posts = [f"p{i}" for i in range(20)]  # enough train posts for hpo.b.train_fraction to keep some
     examples = [{"post_id": p, "symptom": "FATIGUE", "label": i % 2} for i, p in enumerate(posts)]
     monkeypatch.setattr(cli, "load_examples", lambda agent: examples)
-    monkeypatch.setattr(cli, "load_splits", lambda: {"train": posts[:4], "val": posts[4:]})
+    monkeypatch.setattr(cli, "load_splits", lambda: {"train": posts[:15], "val": posts[15:]})
     with pytest.raises(Trained):
         cli.main(["train", "--agent", "share", "--out", str(tmp_path / "run"), "--set", "augment.p_apply=0.3",
                   "--params", str(ROOT / "params.yaml")])
@@ -118,7 +118,7 @@ def test_the_cli_trains_what_a_trial_with_the_same_values_trains(monkeypatch, tm
     inputs = hpo_search.StageInputs(
         agent="share", sections={k: params[k] for k in ("model", "train", "augment")}, hpo=defaults(config.HpoConfig),
         search={"augment": {"augment": {"p_apply": {"type": "float", "low": 0.0, "high": 0.5}}}}, tfidf=None,
-        examples=examples, splits={"train": posts[:4], "val": posts[4:]}, out_dir=tmp_path,
+        examples=examples, splits={"train": posts[:15], "val": posts[15:]}, out_dir=tmp_path,
     )
     objective, _ = hpo_search.make_objective(inputs, "b", inputs.hpo.b, progress=False)
     with pytest.raises(Trained):
