@@ -46,12 +46,14 @@ def quiet(log: str) -> str:
 
 def finished_trials(root: Path, prefix: str) -> dict[tuple[str, int], str]:
     """(study, trial number) -> params of every finished trial of the studies named prefix*, in whichever SQLite
-    file of the project holds them (the test asks for no particular store), read without writing to it."""
+    file of the project holds them (the test asks for no particular store)."""
     out = {}
     for db in root.rglob("*.db"):
         if ".dvc" in db.relative_to(root).parts:
             continue
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
+        # not read-only: a process killed mid-write leaves a hot journal that only a writable connection rolls
+        # back (a read-only one fails, which read as "no finished trial"); only SELECTs are run
+        with contextlib.closing(sqlite3.connect(db, timeout=30)) as con:
             try:
                 rows = con.execute(
                     "SELECT s.study_name, t.number, group_concat(p.param_name || '=' || p.param_value, ';') "
@@ -59,7 +61,9 @@ def finished_trials(root: Path, prefix: str) -> dict[tuple[str, int], str]:
                     "LEFT JOIN trial_params p ON p.trial_id = t.trial_id "
                     "WHERE t.state IN ('COMPLETE', 'PRUNED') AND s.study_name LIKE ? GROUP BY t.trial_id",
                     (prefix + "%",)).fetchall()
-            except sqlite3.OperationalError:  # its tables are not created yet
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):  # anything but "its tables are not created yet" is an error
+                    raise
                 rows = []
         out.update({(name, number): params for name, number, params in rows})
     return out
