@@ -9,6 +9,7 @@ from conftest import defaults, write_params
 
 from psy_agents import baseline
 from psy_agents.config import BaselineConfig
+from psy_agents.data.sentences import sentence_spans
 from psy_agents.data.criteria_text import SYMPTOMS, criterion_id, description
 
 STAGE = Path(__file__).resolve().parents[1] / "stages" / "baseline.py"
@@ -96,7 +97,7 @@ def test_every_entry_has_a_primary_floors_score_zero_and_tfidf_beats_them(agent)
 
 
 def test_evidence_baseline_answers_with_a_sentence_of_the_post():
-    assert baseline.sentence_spans("I walked. Lately I am sad.  ") == [(0, 9), (10, 26)]
+    assert sentence_spans("I walked. Lately I am sad.  ") == [(0, 9), (10, 26)]
     report = _report("evidence")
     assert report["test"]["tfidf"]["evidence_recall"] > 0.5
 

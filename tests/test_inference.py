@@ -15,7 +15,7 @@ from test_loop import split, tiny_run
 from transformers import AutoConfig, AutoTokenizer
 
 import psy_agents
-from psy_agents.baseline import sentence_spans
+from psy_agents.data.sentences import sentence_spans
 from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.errors import InputError
 from psy_agents.inference import Post, load_model, predict_posts, save_model
@@ -23,7 +23,9 @@ from psy_agents.models.backbone import load_tokenizer
 from psy_agents.training.loop import train
 from psy_agents.training.tasks import thresholds_of
 
-COMBOS = [(agent, form) for agent in ("criteria", "evidence", "share", "joint") for form in ("pair", "heads")]
+# every agent in both formulations with the default span unit (sentence), and token spans once
+COMBOS = [(agent, form, "sentence") for agent in ("criteria", "evidence", "share", "joint") for form in ("pair", "heads")]
+COMBOS.append(("share", "heads", "token"))
 POSTS = [Post("a", "I feel empty and sad every single day. I lie awake until four every night.\n\nThanks."),
          Post(7, "Nothing I used to love gives me any joy now! I am exhausted after the smallest chore.")]
 
@@ -38,17 +40,17 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def trained(tiny_backbone, tmp_path_factory, one_thread):
-    """Every agent in both formulations, trained two epochs on tiny examples and saved: name -> (dir, result, val)."""
+    """COMBOS, each trained two epochs on tiny examples and saved: name -> (dir, result, val)."""
     criteria, evidence = tiny_examples()
     out = {}
-    for agent, form in COMBOS:
+    for agent, form, unit in COMBOS:
         run = tiny_run(agent, tiny_backbone)
-        run = replace(run, model=replace(run.model, criterion_input=form))
+        run = replace(run, model=replace(run.model, criterion_input=form, span_unit=unit))
         train_ex, val_ex = split(criteria if agent == "criteria" else evidence)
         result = train(run, train_ex, val_ex)
         directory = save_model(tmp_path_factory.mktemp(f"{agent}-{form}"), run, result.model,
                                load_tokenizer(tiny_backbone))
-        out[f"{agent}-{form}"] = (directory, result, val_ex)
+        out[f"{agent}-{form}" + "-token" * (unit == "token")] = (directory, result, val_ex)
     return out
 
 
@@ -81,7 +83,7 @@ def test_saved_model_predicts_its_training_probabilities_in_a_new_process(traine
 
 
 def test_directory_has_the_transformers_layout_safetensors_and_fitted_values(trained, tiny_backbone):
-    directory, result, _ = trained["share-heads"]
+    directory, result, _ = trained["share-heads-token"]
     run = json.loads((directory / "run_config.json").read_text())
     assert run["agent"] == "share" and run["model"]["criterion_input"] == "heads"
     assert AutoConfig.from_pretrained(directory).hidden_size == 32
@@ -94,6 +96,12 @@ def test_directory_has_the_transformers_layout_safetensors_and_fitted_values(tra
     fitted = json.loads((directory / "thresholds.json").read_text())
     assert fitted == {**thresholds_of(result.model), "prior_shift": float(result.model.prior_shift),
                       "max_answer_tokens": int(result.model.max_answer_tokens)}
+    # a sentence answer is never cut short: no max_answer_tokens to save
+    directory, result, _ = trained["share-heads"]
+    assert json.loads((directory / "run_config.json").read_text())["model"]["span_unit"] == "sentence"
+    assert {"span_head.score.weight", "span_head.null.weight"} <= set(load_file(directory / "agent.safetensors"))
+    assert json.loads((directory / "thresholds.json").read_text()) == {
+        **thresholds_of(result.model), "prior_shift": float(result.model.prior_shift)}
 
 
 @pytest.mark.parametrize("name", ["criteria-pair", "joint-heads"])

@@ -118,7 +118,7 @@ def test_only_training_examples_are_augmented_fresh_each_epoch(tiny_backbone):
 
 @pytest.mark.parametrize("criterion_input", ["heads", "pair"])
 def test_windows_of_a_positive_without_located_span_train_neither_head(tiny_backbone, criterion_input):
-    from psy_agents.data.tokenize import collate
+    from psy_agents.data.tokenize import MODEL_INPUTS, collate
     from psy_agents.models.agents import build_model
     from psy_agents.models.backbone import load_tokenizer
     from psy_agents.training.tasks import make_task
@@ -138,11 +138,11 @@ def test_windows_of_a_positive_without_located_span_train_neither_head(tiny_back
     model = build_model("share", run.model)
     windows = [i for i, s in enumerate(flags) if s]
     batch = collate(features, windows, 0)
-    outputs = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+    outputs = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch})
     assert task.loss(outputs, batch).item() == 0.0
     rest = [i for i, s in enumerate(flags) if not s][:4]
     batch = collate(features, rest, 0)
-    outputs = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+    outputs = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch})
     assert task.loss(outputs, batch).item() > 0.0
 
 
@@ -219,12 +219,13 @@ def test_heads_and_pair_give_predictions_in_the_same_format(tiny_backbone, agent
         (p["post_id"], p["symptom"], p["label"]) for p in pair]
 
 
-@pytest.mark.parametrize("agent", ["criteria", "evidence", "share", "joint"])
-def test_heads_model_overfits_one_batch(tiny_backbone, agent):
+@pytest.mark.parametrize("agent,span_unit", [("criteria", "sentence"), ("evidence", "sentence"), ("share", "sentence"),
+                                             ("joint", "sentence"), ("evidence", "token"), ("joint", "token")])
+def test_heads_model_overfits_one_batch(tiny_backbone, agent, span_unit):
     """Every head and target of the heads formulation is wired to the loss: it falls on a batch it overfits."""
     import torch
 
-    from psy_agents.data.tokenize import collate
+    from psy_agents.data.tokenize import MODEL_INPUTS, collate
     from psy_agents.models.agents import build_model
     from psy_agents.models.backbone import load_tokenizer
     from psy_agents.training.tasks import make_task
@@ -232,7 +233,7 @@ def test_heads_model_overfits_one_batch(tiny_backbone, agent):
     criteria, evidence = tiny_examples()
     examples = (criteria if agent == "criteria" else evidence)[:36]  # four texts, all nine criteria each
     run = tiny_run(agent, tiny_backbone)
-    run = replace(run, model=replace(run.model, criterion_input="heads"))
+    run = replace(run, model=replace(run.model, criterion_input="heads", span_unit=span_unit))
     task = make_task(run, load_tokenizer(tiny_backbone))
     features = task.features(examples, cache=False)
     assert len(features.columns["example_indices"][0]) == 9
@@ -243,7 +244,7 @@ def test_heads_model_overfits_one_batch(tiny_backbone, agent):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(40):
-        outputs = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+        outputs = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch})
         loss = task.loss(outputs, batch)
         optimizer.zero_grad()
         loss.backward()

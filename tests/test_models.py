@@ -45,7 +45,8 @@ def _perturb_padding(batch):
 @pytest.mark.parametrize("criterion_input", ["heads", "pair"])
 def test_agent_output_shapes(tiny, batch, agent, keys, criterion_input):
     torch.manual_seed(0)
-    model = build_model(agent, defaults(ModelConfig, criterion_input=criterion_input), backbone=tiny[0])
+    cfg = defaults(ModelConfig, criterion_input=criterion_input, span_unit="token")  # sentence: test_sentence_unit
+    model = build_model(agent, cfg, backbone=tiny[0])
     out = model(**batch)
     assert set(out) == keys
     b, length = batch["input_ids"].shape
@@ -66,7 +67,7 @@ def test_agent_output_shapes(tiny, batch, agent, keys, criterion_input):
 def test_padding_never_changes_outputs(tiny, batch, pooling, head_layers, agent, criterion_input):
     torch.manual_seed(0)
     cfg = defaults(ModelConfig, pooling=pooling, head_layers=head_layers, head_hidden=16,
-                   criterion_input=criterion_input)
+                   criterion_input=criterion_input, span_unit="token")
     model = build_model(agent, cfg, backbone=tiny[0]).eval()
     with torch.no_grad():
         ref, changed = model(**batch), model(**_perturb_padding(batch))
@@ -109,10 +110,14 @@ def test_span_head_masking_is_bf16_safe():
 
 @pytest.mark.parametrize("fusion", ["add", "gate"])
 @pytest.mark.parametrize("criterion_input", ["heads", "pair"])
-def test_joint_fuses_criteria_vector_into_spans(tiny, batch, fusion, criterion_input):
+@pytest.mark.parametrize("span_unit", ["token", "sentence"])
+def test_joint_fuses_criteria_vector_into_spans(tiny, batch, fusion, criterion_input, span_unit):
     torch.manual_seed(0)
-    cfg = defaults(ModelConfig, fusion=fusion, criterion_input=criterion_input)
+    cfg = defaults(ModelConfig, fusion=fusion, criterion_input=criterion_input, span_unit=span_unit)
     model = build_model("joint", cfg, backbone=tiny[0]).eval()
+    if span_unit == "sentence":  # two candidate sentences in each row
+        batch = {**batch, "sentence_index": torch.zeros_like(batch["input_ids"])}
+        batch["sentence_index"][:, 1:3], batch["sentence_index"][:, 3:5] = 1, 2
     shared = {p.data_ptr() for p in model.criteria_encoder.parameters()}
     assert shared.isdisjoint(p.data_ptr() for p in model.evidence_encoder.parameters())
     with torch.no_grad():
@@ -122,7 +127,7 @@ def test_joint_fuses_criteria_vector_into_spans(tiny, batch, fusion, criterion_i
         after = model(**batch)
     # What the span decision reads is the softmax over positions (and span - null scores), which a shift shared by
     # every token would leave alone: the criteria side must change that, not just the raw logits.
-    for key in ("start_logits", "end_logits"):
+    for key in ("start_logits", "end_logits") if span_unit == "token" else ("sentence_logits",):
         assert not torch.allclose(torch.softmax(before[key], -1), torch.softmax(after[key], -1), atol=1e-4)
     assert not torch.allclose(before["logits"], after["logits"])
 

@@ -8,7 +8,7 @@ import torch
 from conftest import run_cfg, tiny_examples
 
 from psy_agents.data.criteria_text import SYMPTOMS
-from psy_agents.data.tokenize import collate, encode_spans, encode_spans_heads, length_batches
+from psy_agents.data.tokenize import MODEL_INPUTS, collate, encode_spans, encode_spans_heads, length_batches
 from psy_agents.errors import InputError
 from psy_agents.evaluation.spans import best_answers
 from psy_agents.models.agents import build_model
@@ -155,11 +155,13 @@ def test_a_window_boundary_cutting_the_gold_span_gives_no_span_target(tiny_backb
 
 
 @pytest.mark.parametrize("criterion_input", ["heads", "pair"])
-def test_cut_windows_train_the_classification_head_but_not_the_span_head(tiny_backbone, criterion_input):
+@pytest.mark.parametrize("span_unit", ["token", "sentence"])
+def test_cut_windows_train_the_classification_head_but_not_the_span_head(tiny_backbone, criterion_input, span_unit):
+    """Token spans: a cut answer has no start/end target. Sentence spans: the cut sentence is still a whole answer."""
     example, tokenizer = cut_example(), load_tokenizer(tiny_backbone)
     model = {"backbone": tiny_backbone, "max_length": 48, "doc_stride": 16, "head_hidden": 16,
-             "criterion_input": criterion_input}
-    for agent, expect_loss in (("evidence", False), ("share", True)):
+             "criterion_input": criterion_input, "span_unit": span_unit}
+    for agent, expect_loss in (("evidence", span_unit == "sentence"), ("share", True)):
         run = run_cfg(agent, {"model": model})
         task = make_task(run, tokenizer)
         features = task.features([example], cache=False)
@@ -172,7 +174,7 @@ def test_cut_windows_train_the_classification_head_but_not_the_span_head(tiny_ba
             assert all(view.columns["keep"][i][SYMPTOMS.index(example["symptom"])] for i in cut)
         batch = collate(features, cut, 0)
         torch.manual_seed(0)
-        outputs = build_model(agent, run.model)(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+        outputs = build_model(agent, run.model)(**{k: batch[k] for k in MODEL_INPUTS if k in batch})
         assert (task.loss(outputs, batch).item() > 0.0) == expect_loss
 
 
@@ -189,7 +191,7 @@ def test_default_max_answer_tokens_is_the_longest_train_gold_span(tiny_backbone)
     longest = max(tokens_overlapping(tokenizer, ex["post"], a) for ex in evidence for a in ex["answers"])
     # Pair windows of 96 tokens, most of them criterion text, hold no gold span whole; the longest is still measured.
     model = {"backbone": tiny_backbone, "max_length": 96, "doc_stride": 16, "head_hidden": 16,
-             "criterion_input": "pair"}
+             "criterion_input": "pair", "span_unit": "token"}  # a sentence answer has no length limit
     run = run_cfg("evidence", {"model": model})
     assert run.train.max_answer_tokens is None
     task = make_task(run, tokenizer)

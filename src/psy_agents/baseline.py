@@ -18,12 +18,10 @@ all, or "no answer" everywhere, with no threshold to fit.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pysbd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -32,6 +30,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from psy_agents.config import BaselineConfig
 from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.data.examples import select
+from psy_agents.data.sentences import sentence_spans
 from psy_agents.errors import InputError
 from psy_agents.evaluation.spans import evidence_counts, span_scored
 from psy_agents.evaluation.scoring import SCALAR_METRICS, calibrates, fit_thresholds, score
@@ -116,22 +115,6 @@ def _posts(rows: Sequence[Row]) -> tuple[dict[Any, int], list[str], np.ndarray]:
     for row in rows:
         labels[index[row["post_id"]], SYMPTOMS.index(row["symptom"])] |= int(row["label"])
     return index, texts, labels
-
-
-@functools.lru_cache(maxsize=1)
-def _segmenter() -> pysbd.Segmenter:
-    return pysbd.Segmenter(language="en", clean=False, char_span=True)
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of a post (pysbd), stripped of surrounding whitespace."""
-    spans = []
-    for sent in _segmenter().segment(text):
-        start = sent.start + len(sent.sent) - len(sent.sent.lstrip())
-        end = sent.start + len(sent.sent.rstrip())
-        if end > start:
-            spans.append((start, end))
-    return spans
 
 
 class PostBaseline:

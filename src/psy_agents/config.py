@@ -28,6 +28,8 @@ Pooling = Literal["cls", "mean", "max", "attention"]
 Activation = Literal["gelu", "relu", "silu"]
 Fusion = Literal["add", "gate"]  # joint: how the criteria vector enters each evidence token (models/agents.py)
 CriterionInput = Literal["heads", "pair"]
+SpanUnit = Literal["sentence", "token"]
+CriterionInit = Literal["descriptions", "random"]
 Optimizer = Literal["adamw", "adam", "adafactor", "lion", "sgd"]
 Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant_with_warmup"]
 Loss = Literal["ce", "focal"]
@@ -82,6 +84,11 @@ class ModelConfig:
     # heads: each text encoded once, all nine criteria answered from it; pair: (criterion description, text) encoded
     # once per criterion (a cross-encoder: nine encoder passes per text)
     criterion_input: CriterionInput
+    # span agents' answers: sentence, one of the post's sentences (the unit ReDSM5 is annotated in); token, any
+    # start/end token pair (SQuAD-style extraction)
+    span_unit: SpanUnit
+    # heads: the per-criterion attention queries and sentence scorers start from the criterion descriptions, or random
+    criterion_init: CriterionInit
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ Span examples (criterion description, post) are cut into overlapping windows as 
 answer lying wholly inside it, else the CLS position (no answer), so evidence late in a long post is never
 truncated away: it is simply in a later window. A window whose boundary cuts a gold answer (and that holds no whole
 one) is marked `cut`: it shows evidence (label 1) but has no span target, since CLS would teach it "no answer".
+With `sentences` (model.span_unit sentence) a window also carries its candidate sentences (data.sentences): which
+candidate each token belongs to, their character spans, and per criterion which of them are evidence; a candidate
+cut by the window's boundary is still whole as an answer, so no window is `cut` for this target.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import numpy as np
 import torch
 
 from psy_agents.data.criteria_text import SYMPTOMS
+from psy_agents.data.sentences import overlaps_gold, sentence_spans, window_sentences
 from psy_agents.errors import InputError
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# sentence_index: the sentence span unit's token -> candidate sentence map (data.sentences.window_sentences)
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "sentence_index")
 
 _CACHE: dict[tuple, "Features"] = {}
 
@@ -122,11 +127,22 @@ def _context(enc, i: int, text_sequence: int) -> tuple[list, int, int]:
     return context, first, last
 
 
-def encode_spans_heads(examples: list[dict], tokenizer, max_length: int, stride: int, cache: bool = True) -> Features:
+def _sentence_columns(columns: dict, context: list, post: str, examples: list[dict]) -> None:
+    """Append one window's candidate sentences (see the module doc); `examples` holds None for an absent one."""
+    index, spans = window_sentences(context, sentence_spans(post))
+    columns["sentence_index"].append(index)
+    columns["sentence_spans"].append(spans)
+    labels = [[int(overlaps_gold(span, [(a["start"], a["end"]) for a in ex["answers"]])) if ex else 0
+               for span in spans] for ex in examples]
+    columns["sentence_labels"].append(labels if len(examples) > 1 else labels[0])
+
+
+def encode_spans_heads(examples: list[dict], tokenizer, max_length: int, stride: int, cache: bool = True,
+                       sentences: bool = False) -> Features:
     """Windows of each post alone (no criterion text), each with nine start/end targets, labels, cut and spanless
     flags: one encoder pass per window answers every criterion. A criterion the post has no example for is
     `spanless` (no target of either kind)."""
-    key = _key("spans_heads", tokenizer, max_length, stride, examples)
+    key = _key("spans_heads" + "_sentences" * sentences, tokenizer, max_length, stride, examples)
     if cache and key in _CACHE:
         return _CACHE[key]
     first_of, slots = text_slots(examples, lambda ex: ex["post_id"])
@@ -144,6 +160,7 @@ def encode_spans_heads(examples: list[dict], tokenizer, max_length: int, stride:
     columns: dict[str, list] = {name: enc[name] for name in MODEL_INPUTS if name in enc}
     targets: dict[str, list] = {name: [] for name in ("start_positions", "end_positions", "labels", "cut", "spanless")}
     offsets, example_indices = [], []
+    units: dict[str, list] = {name: [] for name in ("sentence_index", "sentence_spans", "sentence_labels")}
     absent = {"label": 1, "answers": []}  # no example for this criterion: spanless, so it trains nothing
     for i in range(len(enc["input_ids"])):
         row = slots[enc["overflow_to_sample_mapping"][i]]
@@ -151,9 +168,14 @@ def encode_spans_heads(examples: list[dict], tokenizer, max_length: int, stride:
         per_slot = [_window_target(examples[e] if e >= 0 else absent, context, first, last) for e in row]
         for name, values in zip(targets, zip(*per_slot, strict=True), strict=True):
             targets[name].append(list(values))
+        if sentences:
+            _sentence_columns(units, context, examples[first_of[enc["overflow_to_sample_mapping"][i]]]["post"],
+                              [examples[e] if e >= 0 else None for e in row])
         offsets.append(context)
         example_indices.append(row)
     columns.update(targets, offset_mapping=offsets, example_indices=example_indices)
+    if sentences:
+        columns.update(units)
     features = Features(columns)
     if cache:
         _CACHE[key] = features
@@ -171,9 +193,10 @@ def window_examples(features: Features) -> tuple[np.ndarray, np.ndarray | None, 
     return window, slot, slots[window, slot]
 
 
-def encode_spans(examples: list[dict], tokenizer, max_length: int, stride: int, cache: bool = True) -> Features:
+def encode_spans(examples: list[dict], tokenizer, max_length: int, stride: int, cache: bool = True,
+                 sentences: bool = False) -> Features:
     """(criterion description, post) windows with start/end targets, offsets and a window-level label."""
-    key = _key("spans", tokenizer, max_length, stride, examples)
+    key = _key("spans" + "_sentences" * sentences, tokenizer, max_length, stride, examples)
     if cache and key in _CACHE:
         return _CACHE[key]
     question = max(len(ids) for ids in tokenizer([ex["criterion_text"] for ex in examples])["input_ids"])
@@ -194,9 +217,12 @@ def encode_spans(examples: list[dict], tokenizer, max_length: int, stride: int, 
     )
     columns: dict[str, list] = {name: enc[name] for name in MODEL_INPUTS if name in enc}
     starts, ends, offsets, labels, spanless, cut = [], [], [], [], [], []
+    units: dict[str, list] = {name: [] for name in ("sentence_index", "sentence_spans", "sentence_labels")}
     for i in range(len(enc["input_ids"])):
         example = examples[enc["overflow_to_sample_mapping"][i]]
         context, first, last = _context(enc, i, 1)
+        if sentences:
+            _sentence_columns(units, context, example["post"], [example])
         start, end, label, partial, no_span = _window_target(example, context, first, last)
         starts.append(start)
         ends.append(end)
@@ -213,6 +239,8 @@ def encode_spans(examples: list[dict], tokenizer, max_length: int, stride: int, 
         cut=cut,
         example_index=list(enc["overflow_to_sample_mapping"]),
     )
+    if sentences:
+        columns.update(units)
     features = Features(columns)
     if cache:
         _CACHE[key] = features
@@ -264,4 +292,11 @@ def collate(features: Features, indices: list[int], pad_id: int) -> dict[str, to
     for name in ("labels", "start_positions", "end_positions", "spanless", "cut", "example_indices", "keep"):
         if name in features.columns:
             batch[name] = torch.tensor([features.columns[name][i] for i in indices], dtype=torch.long)
+    if "sentence_labels" in features.columns:  # ragged: [(criteria,) candidates], padded to the batch's most
+        rows = [np.asarray(features.columns["sentence_labels"][i], dtype=np.int64) for i in indices]
+        most = max(len(spans) for spans in (features.columns["sentence_spans"][i] for i in indices))
+        labels = np.zeros((len(rows), *rows[0].shape[:-1], most), dtype=np.int64)
+        for b, row in enumerate(rows):
+            labels[b, ..., : row.shape[-1]] = row
+        batch["sentence_labels"] = torch.from_numpy(labels)
     return batch

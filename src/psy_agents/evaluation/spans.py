@@ -82,6 +82,37 @@ def best_answers(
     return answers
 
 
+def best_sentences(
+    n_examples: int,
+    feature_example_index: Sequence[int],
+    window_sentences: Sequence[Sequence[tuple[int, int]]],
+    sentence_logits: np.ndarray,
+    contexts: Sequence[str],
+) -> list[dict[str, Any]]:
+    """best_answers for the sentence span unit: each window scores no answer (index 0) and its candidate sentences
+    (1..S, whose character spans `window_sentences` holds); the null score of an example is its windows' minimum
+    and its answer the best-scoring sentence of any window, in best_answers' format (null_threshold left to the
+    caller: `score` is None only when no window has a candidate)."""
+    null = np.full(n_examples, np.inf)
+    best: list[tuple[float, int, int] | None] = [None] * n_examples
+    for window, example in enumerate(feature_example_index):
+        row = sentence_logits[window]
+        null[example] = min(null[example], float(row[0]))
+        spans = window_sentences[window]
+        if spans:
+            j = int(np.argmax(row[1 : 1 + len(spans)]))
+            if best[example] is None or row[1 + j] > best[example][0]:
+                best[example] = (float(row[1 + j]), *spans[j])
+    answers = []
+    for example, found in enumerate(best):
+        if not np.isfinite(null[example]):
+            raise ValueError(f"best_sentences: example {example} has no window")
+        start, end = (-1, -1) if found is None else found[1:]
+        answers.append({"text": contexts[example][start:end] if found else "", "start": start, "end": end,
+                        "score": None if found is None else found[0], "null_score": float(null[example])})
+    return answers
+
+
 _WORD = re.compile(r"\w+")
 
 

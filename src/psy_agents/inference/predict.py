@@ -14,7 +14,7 @@ from functools import partial
 import torch
 from tqdm.auto import tqdm
 
-from psy_agents.baseline import sentence_spans
+from psy_agents.data.sentences import sentence_spans
 from psy_agents.data.criteria_text import SYMPTOMS, criterion_id, description
 from psy_agents.evaluation.scoring import score
 from psy_agents.inference.model_dir import TrainedModel

@@ -27,7 +27,7 @@ from psy_agents.config import Precision, RunConfig
 from psy_agents.data.tokenize import MODEL_INPUTS, collate, length_batches
 from psy_agents.errors import InputError
 from psy_agents.evaluation.scoring import fit_thresholds, score
-from psy_agents.models.agents import build_model
+from psy_agents.models.agents import build_model, start_from_descriptions
 from psy_agents.models.backbone import load_tokenizer
 from psy_agents.training.optim import build_optimizer, build_scheduler
 from psy_agents.training.tasks import make_task, needs_calibration, predict, set_thresholds, thresholds_of
@@ -120,6 +120,8 @@ def train(
     pad_id = tokenizer.pad_token_id or 0
     task = make_task(run, tokenizer)
     model = build_model(run.agent, run.model).to(device)
+    if run.model.criterion_init == "descriptions":
+        start_from_descriptions(model, tokenizer)
 
     train_features = task.features(train_examples)
     val_features = task.features(val_examples) if val_examples else None

@@ -95,3 +95,18 @@ def span_loss(
     start = _position_ce(start_logits, start_positions, label_smoothing)
     end = _position_ce(end_logits, end_positions, label_smoothing)
     return (start + end) / 2
+
+
+def sentence_loss(sentence_logits: Tensor, sentence_labels: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """Cross entropy over a window's candidates (no answer at 0, then its sentences), float32, where the target is
+    any of the evidence sentences (their summed probability; several sentences of a post can be evidence), or no
+    answer when the window holds none. Label smoothing spreads over the real candidates, as span_loss does."""
+    valid = sentence_logits > torch.finfo(sentence_logits.dtype).min / 2
+    log_probs = sentence_logits.float().masked_fill(~valid, float("-inf")).log_softmax(dim=-1)
+    no_answer = (sentence_labels.sum(dim=-1, keepdim=True) == 0).long()
+    target = torch.cat([no_answer, sentence_labels], dim=-1).bool()
+    nll = -log_probs.masked_fill(~target, float("-inf")).logsumexp(dim=-1)
+    if label_smoothing == 0.0:
+        return nll.mean()
+    uniform = -log_probs.masked_fill(~valid, 0.0).sum(dim=-1) / valid.sum(dim=-1)
+    return ((1.0 - label_smoothing) * nll + label_smoothing * uniform).mean()

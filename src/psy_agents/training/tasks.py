@@ -32,9 +32,9 @@ from psy_agents.data.tokenize import (
 )
 from psy_agents.errors import InputError
 from psy_agents.evaluation.scoring import calibrates
-from psy_agents.evaluation.spans import best_answers, evidence_counts, span_scored
+from psy_agents.evaluation.spans import best_answers, best_sentences, evidence_counts, span_scored
 from psy_agents.models.agents import criteria_axis
-from psy_agents.training.losses import ClassificationLoss, span_loss
+from psy_agents.training.losses import ClassificationLoss, sentence_loss, span_loss
 
 THRESHOLD_BUFFERS = ("decision", "null", "calib_scale", "calib_bias")
 
@@ -206,11 +206,12 @@ class SpanTask(_Task):
     def __init__(self, run: RunConfig, tokenizer) -> None:
         super().__init__(run, tokenizer)
         self.with_cls = run.agent in ("share", "joint")
+        self.sentences = run.model.span_unit == "sentence"
 
     def features(self, examples: list[dict], cache: bool = True) -> Features:
         m = self.run.model
         encode = encode_spans_heads if self.heads else encode_spans
-        return encode(examples, self.tokenizer, m.max_length, m.doc_stride, cache=cache)
+        return encode(examples, self.tokenizer, m.max_length, m.doc_stride, cache=cache, sentences=self.sentences)
 
     def _trainable_labels(self, features: Features) -> list[int]:
         # Windows of a label-1 example without a located span have no trustworthy target of either kind; cut
@@ -226,7 +227,10 @@ class SpanTask(_Task):
 
     def size_answers(self, model: nn.Module, features: Features, examples: list[dict]) -> None:
         """The longest span post-processing may answer: train.max_answer_tokens, or when null the longest gold
-        answer of the training examples in tokens. A buffer, so it travels with the weights into refit's model."""
+        answer of the training examples in tokens. A buffer, so it travels with the weights into refit's model.
+        A sentence answer is never cut short."""
+        if self.sentences:
+            return
         value = self.run.train.max_answer_tokens
         if value is None:
             value = longest_answer_tokens(features, examples)
@@ -245,11 +249,15 @@ class SpanTask(_Task):
         # classification target (label 1), but no span target: CLS would teach "no answer".
         smoothing = self.run.train.label_smoothing
         flat = self._flat
-        span = _on_targets(
-            lambda *t: span_loss(*t, label_smoothing=smoothing), flat(has_target & (batch["cut"] == 0)),
-            flat(outputs["start_logits"]), flat(outputs["end_logits"]), flat(batch["start_positions"]),
-            flat(batch["end_positions"]),
-        )
+        if self.sentences:  # a cut sentence is still a whole answer: every window with a target trains
+            span = _on_targets(lambda *t: sentence_loss(*t, label_smoothing=smoothing), flat(has_target),
+                               flat(outputs["sentence_logits"]), flat(batch["sentence_labels"]))
+        else:
+            span = _on_targets(
+                lambda *t: span_loss(*t, label_smoothing=smoothing), flat(has_target & (batch["cut"] == 0)),
+                flat(outputs["start_logits"]), flat(outputs["end_logits"]), flat(batch["start_positions"]),
+                flat(batch["end_positions"]),
+            )
         if not self.with_cls:
             return span
         w = self.run.train.span_loss_weight
@@ -265,12 +273,16 @@ class SpanTask(_Task):
         def rows(name: str) -> np.ndarray:  # one row per (window, example) pair, whatever the formulation
             return out[name][windows] if slots is None else out[name][windows, slots]
 
-        # A huge null threshold answers every example with its best span; fit_thresholds/score decide on null.
-        answers = best_answers(
-            len(examples), owners, [features.columns["offset_mapping"][w] for w in windows], rows("start_logits"),
-            rows("end_logits"), [ex["post"] for ex in examples], n_best=self.run.train.n_best,
-            max_answer_tokens=int(model.max_answer_tokens), null_threshold=1e9,
-        )
+        posts = [ex["post"] for ex in examples]
+        if self.sentences:
+            answers = best_sentences(len(examples), owners, [features.columns["sentence_spans"][w] for w in windows],
+                                     rows("sentence_logits"), posts)
+        else:  # A huge null threshold answers every example with its best span; fit_thresholds/score decide on null.
+            answers = best_answers(
+                len(examples), owners, [features.columns["offset_mapping"][w] for w in windows],
+                rows("start_logits"), rows("end_logits"), posts, n_best=self.run.train.n_best,
+                max_answer_tokens=int(model.max_answer_tokens), null_threshold=1e9,
+            )
         if self.with_cls:
             logit = np.full(len(examples), -np.inf)
             np.maximum.at(logit, owners, _positive_logit(rows("logits"), model))
