@@ -144,12 +144,14 @@ def test_heads_criterion_parts_start_from_the_criterion_descriptions(tiny_backbo
     torch.manual_seed(0)
     model = build_model(agent, cfg)
     start_from_descriptions(model, tokenizer)
-    # the sentence scorers read the evidence encoder (joint's second), the attention queries the first
+    # every head reads the evidence encoder (joint's second, conditioned); joint's criteria pooler the first
     unit = _description_units(model.encoders[-1], tokenizer)
     torch.testing.assert_close(model.span_head.score.weight, SentenceHead.DESCRIPTION_SCALE * (unit - unit.mean(0)))
     assert (model.span_head.score.bias == 0).all()
     if agent != "evidence":
-        torch.testing.assert_close(model.cls_head.pooler.queries.weight,
+        torch.testing.assert_close(model.cls_head.pooler.queries.weight, unit)
+    if agent == "joint":
+        torch.testing.assert_close(model.criteria_pooler.queries.weight,
                                    _description_units(model.encoders[0], tokenizer))
 
     # token spans keep their random span head; pair models have no per-criterion part at all
@@ -159,5 +161,9 @@ def test_heads_criterion_parts_start_from_the_criterion_descriptions(tiny_backbo
         before = {k: v.clone() for k, v in other.state_dict().items()}
         start_from_descriptions(other, tokenizer)
         changed = {k for k, v in other.state_dict().items() if not torch.equal(before[k], v)}
-        expected = {"cls_head.pooler.queries.weight"} if agent != "evidence" and "span_unit" in overrides else set()
+        expected = set()
+        if "span_unit" in overrides and agent != "evidence":
+            expected = {"cls_head.pooler.queries.weight"}
+            if agent == "joint":
+                expected.add("criteria_pooler.queries.weight")
         assert changed == expected

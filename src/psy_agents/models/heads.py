@@ -49,8 +49,9 @@ class Pooler(nn.Module):
 
 
 class CriterionPooler(nn.Module):
-    """Token states [B, L, H] -> one vector per criterion [B, n, H]: attention pooling with a learned query per
-    criterion, so each criterion reads the tokens that matter for it (share and joint, heads formulation)."""
+    """Token states [B, L, H], or states conditioned per criterion [B, n, L, H], -> one vector per criterion
+    [B, n, H]: attention pooling with a learned query per criterion, so each criterion reads the tokens that matter
+    for it (share and joint, heads formulation)."""
 
     def __init__(self, n: int, hidden: int) -> None:
         super().__init__()
@@ -62,6 +63,11 @@ class CriterionPooler(nn.Module):
         self.queries.weight.copy_(queries / queries.norm(dim=-1, keepdim=True))
 
     def forward(self, hidden_states: Tensor, attention_mask: Tensor) -> Tensor:
+        if hidden_states.dim() == 4:  # [B, n, L, H] conditioned per criterion: query c reads the states of c
+            scores = mask_padding(torch.einsum("bnlh,nh->bnl", hidden_states, self.queries.weight),
+                                  attention_mask.unsqueeze(1))
+            weights = torch.softmax(scores.float(), dim=-1).to(hidden_states.dtype)
+            return torch.einsum("bnl,bnlh->bnh", weights, hidden_states)
         scores = mask_padding(self.queries(hidden_states), attention_mask)  # [B, L, n]
         weights = torch.softmax(scores.float(), dim=1).to(hidden_states.dtype)
         return torch.einsum("bln,blh->bnh", weights, hidden_states)
