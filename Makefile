@@ -28,6 +28,7 @@ FULL_SIZE := -S model.num_layers=null -S split.folds=5 \
 	-S 'search.common.train.optimizer.choices=[adamw, adam, adafactor, lion, sgd]' -S search.common.train.lr.low=3e-5 \
 	-S 'search.common.train.batch_size.choices=[8, 16, 32]' \
 	-S search.common.train.freeze_layers.high=4 -S '+search.common.train.epochs={type: int, low: 2, high: 6}' -S search.criteria.train.epochs.high=8 \
+	-S search.evidence.train.epochs.high=6 -S 'search.criteria.train.batch_size.choices=[8, 16, 32]' \
 	-S hpo.a.n_trials=40 -S hpo.a.tpe_startup=10 -S hpo.a.max_resource=8 -S hpo.a.train_fraction=0.5 \
 	-S hpo.a.top_k=4 -S hpo.b.n_trials=24 -S hpo.b.population_size=8 -S hpo.b.train_fraction=1.0 \
 	-S hpo.c.candidates=3

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import ROOT, defaults, run_sections
+from conftest import ROOT, defaults, repo_params, run_sections
 from optuna.trial import TrialState
 
 from psy_agents.config import HpoConfig, StageAConfig, StageBConfig, StageCConfig, load_params, load_yaml
@@ -313,6 +313,20 @@ def test_stage_b_seeds_keep_the_horizon_stage_a_scored_them_at_where_b_can_take_
     assert hpo_search.seeds_from_a(inputs, ranked)[0]["params"] == {"train.lr": 1e-4}
     inputs.search = {}  # B does not search epochs: the base config's train
     assert hpo_search.seeds_from_a(inputs, ranked)[0]["params"] == {"train.lr": 1e-4}
+
+
+def test_stage_a_best_enters_stage_b_with_params_augmentation_the_others_sample_it() -> None:
+    import psy_agents.hpo.search as hpo_search
+
+    params = repo_params()
+    ranked = [{"trial": 4, "epochs": 2, "params": {"train.lr": 5e-4}}, {"trial": 1, "epochs": 2, "params": {}}]
+    inputs = hpo_search.StageInputs(agent="evidence", sections=params, hpo=defaults(HpoConfig), tfidf=None,
+                                    examples=[], splits={}, out_dir=Path("unused"), search=params["search"])
+    first, second = hpo_search.seeds_from_a(inputs, ranked)
+    augment = {f"augment.{k}": params["augment"][k] for k in params["search"]["augment"]["augment"]}
+    assert augment["augment.p_apply"] == 0.0  # params.yaml: no augmentation
+    assert first["params"] == {"train.lr": 5e-4, **augment} and first["source"] == "hpo_a:trial4"
+    assert not any(key.startswith("augment.") for key in second["params"])  # drawn by stage B's sampler
 
 
 def test_stage_c_fits_refit_thresholds_on_pooled_out_of_fold_predictions(tmp_path, monkeypatch):

@@ -161,3 +161,28 @@ def test_train_out_saves_the_model_predict_reads(tiny_backbone, tmp_path, monkey
         assert (tmp_path / "runs/criteria/model" / name).is_file(), name
     main(["predict", "--model", "runs/criteria/model", "--input", str(SAMPLE), "--out", "p.jsonl"])
     assert len(read_lines(tmp_path / "p.jsonl")) == 17
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("run_config.json", "{not json", "run_config.json: not valid JSON"),
+    ("thresholds.json", '{"prior_shift": 0.0}', "thresholds.json: no number for decision, null"),
+])
+def test_a_damaged_model_directory_is_one_line_exit_2(models, tmp_path, capsys, name, content, message):
+    import shutil
+
+    damaged = tmp_path / "model"
+    shutil.copytree(models["share"], damaged)
+    (damaged / name).write_text(content, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    expect_one_line_error(capsys, ["predict", "--model", str(damaged), "--input", str(SAMPLE), "--out", str(out)],
+                          message)
+    assert not out.exists()
+
+
+def test_out_dash_writes_the_jsonl_to_stdout(models, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["predict", "--model", str(models["share"]), "--input", str(SAMPLE), "--out", "-"])
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(rows) == len(read_posts(str(SAMPLE))) and "symptoms" in rows[0]
+    assert "posts (share) -> stdout" in captured.err and not (tmp_path / "-").exists()

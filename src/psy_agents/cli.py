@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from psy_agents.config import AGENTS, load_params, parse_override, run_config
 from psy_agents.data.examples import load_examples, load_splits, select
-from psy_agents.data.io import write_json, write_jsonl
+from psy_agents.data.io import dump_jsonl, write_json, write_jsonl
 from psy_agents.errors import InputError, run_main
 
 
@@ -46,12 +47,16 @@ def predict_command(args: argparse.Namespace) -> None:
     posts = read_posts(args.input)  # every check of input and model comes before anything is written
     trained = load_model(args.model)
     rows = predict_posts(trained, posts, progress=True)
-    write_jsonl(Path(args.out), rows)
+    if args.out == "-":
+        dump_jsonl(rows, sys.stdout)
+    else:
+        write_jsonl(Path(args.out), rows)
     if args.html:
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)
         Path(args.html).write_text(prediction_report(trained.run.agent, posts, rows, trained.thresholds),
                                    encoding="utf-8")
-    print(f"predict: {len(rows)} posts ({trained.run.agent}) -> {args.out}" + (f", {args.html}" if args.html else ""))
+    print(f"predict: {len(rows)} posts ({trained.run.agent}) -> {'stdout' if args.out == '-' else args.out}"
+          + (f", {args.html}" if args.html else ""), file=sys.stderr if args.out == "-" else sys.stdout)
 
 
 def worker_command(args: argparse.Namespace) -> None:
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--input", required=True, metavar="FILE",
                    help="posts: a .csv with columns post_id,text (the release format), a .jsonl of "
                         '{"id", "text"} lines, or - for plain text on stdin (one post)')
-    p.add_argument("--out", required=True, metavar="FILE", help="JSONL, one line per post, in input order")
+    p.add_argument("--out", required=True, metavar="FILE", help="JSONL, one line per post, in input order; - for stdout")
     p.add_argument("--html", metavar="FILE", help="also write the evidence report of the predictions")
     p.set_defaults(func=predict_command)
     args = parser.parse_args(argv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from psy_agents.errors import InputError
 
@@ -33,11 +33,15 @@ def write_metrics(path: Path, headline: dict[str, int | float]) -> None:
     write_json(path, rounded(headline))
 
 
+def dump_jsonl(rows: Iterable[dict], fh: TextIO) -> None:
+    for row in rows:
+        fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+
+
 def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="\n") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        dump_jsonl(rows, fh)
 
 
 def read_json(path: Path) -> Any:
@@ -45,6 +49,11 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: not found; run `dvc repro` to build it") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno}); rebuild it with the stage or "
+                         "command that writes it") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not valid UTF-8; rebuild it with the stage or command that writes it") from None
 
 
 def read_jsonl(path: Path) -> list[dict]:

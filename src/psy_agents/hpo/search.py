@@ -97,10 +97,15 @@ def default_seed(inputs: StageInputs, stage: str) -> dict:
 def seeds_from_a(inputs: StageInputs, ranked: list[dict]) -> list[dict]:
     """Stage A's top-K (topk.json) as stage B's first trials. Each keeps the horizon stage A scored it at (its
     `epochs`, hpo.a.max_resource: a completed stage A trial runs to the end) where stage B's space can take it, so
-    the seed is the config stage A ranked, LR schedule included; elsewhere stage B's sampler draws its epochs."""
+    the seed is the config stage A ranked, LR schedule included; elsewhere stage B's sampler draws its epochs.
+    The first also keeps params.yaml's augmentation (none by default), so stage B holds the config stage A ranked
+    first exactly as it was trained, and a sampled augmentation (the other seeds', the sampler's) must beat it."""
     space = space_for(inputs.search, inputs.agent, "b")
-    return [{"params": {**r["params"], **defaults_in_space(space, {"train.epochs": r["epochs"]})},
-             "source": f"hpo_a:trial{r['trial']}"} for r in ranked]
+    augment = {key: entry for key, entry in space.items() if key.startswith("augment.")}
+    control = defaults_in_space(augment, base_values(run_config(inputs.agent, inputs.sections))) if augment else {}
+    return [{"params": {**r["params"], **defaults_in_space(space, {"train.epochs": r["epochs"]}),
+                        **(control if i == 0 else {})},
+             "source": f"hpo_a:trial{r['trial']}"} for i, r in enumerate(ranked)]
 
 
 def check_objectives(agent: str, stage: str, cfg: SearchConfig) -> None:

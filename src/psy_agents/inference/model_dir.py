@@ -91,6 +91,9 @@ def load_model(directory: str | Path, device: torch.device | str | None = None) 
         raise InputError(f"{directory / WEIGHTS}: does not hold the weights of the model {RUN_CONFIG} and config.json "
                          f"describe ({_first_problem(exc)}); save the directory again") from None
     fitted = read_json(directory / FITTED)
+    lacking = [name for name in ("prior_shift", *THRESHOLD_BUFFERS) if not isinstance(fitted.get(name), (int, float))]
+    if lacking:
+        raise InputError(f"{directory / FITTED}: no number for {', '.join(lacking)}; save the directory again")
     model.register_buffer("prior_shift", torch.tensor(fitted["prior_shift"]))
     set_thresholds(model, fitted)
     if "max_answer_tokens" in fitted:
