@@ -15,7 +15,7 @@ CONFIG = tiny_bert_config(vocab_size=50, num_hidden_layers=3)
 
 def _model(agent="share"):
     torch.manual_seed(0)
-    return build_model(agent, defaults(ModelConfig, num_layers=None), backbone=CONFIG)
+    return build_model(agent, defaults(ModelConfig, num_layers=None, span_unit="token"), backbone=CONFIG)
 
 
 def _loss(model):

@@ -22,6 +22,7 @@ import yaml
 from conftest import ROOT, synthetic_release, write_release
 
 from psy_agents.config import load_params
+from psy_agents.hpo.space import space_for
 from psy_agents.models.backbone import save_tiny_backbone
 
 AGENTS = ["criteria", "share"]  # evidence and joint run through the same stages; kept out for the suite's time
@@ -106,7 +107,7 @@ def test_stage_a_starts_from_params_defaults_and_b_from_a_topk(pipeline):
         assert first_a["user_attrs_source"] == "params.yaml"
         assert first_a["params_train.optimizer"] == "adamw"  # params.yaml's train.optimizer
         # the smoke train.lr lies outside the searched range, so the sampler drew one inside it
-        lr = load_params(ROOT / "params.yaml")["search"]["common"]["train"]["lr"]
+        lr = space_for(load_params(ROOT / "params.yaml")["search"], agent, "a")["train.lr"]
         assert not lr["low"] <= SMOKE_LR <= lr["high"]
         assert lr["low"] <= float(first_a["params_train.lr"]) <= lr["high"]
         topk = json.loads((pipeline / f"outputs/{agent}/hpo_a/topk.json").read_text())

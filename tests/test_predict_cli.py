@@ -186,3 +186,21 @@ def test_out_dash_writes_the_jsonl_to_stdout(models, tmp_path, capsys, monkeypat
     rows = [json.loads(line) for line in captured.out.splitlines()]
     assert len(rows) == len(read_posts(str(SAMPLE))) and "symptoms" in rows[0]
     assert "posts (share) -> stdout" in captured.err and not (tmp_path / "-").exists()
+
+
+def test_out_dash_into_a_pipe_closed_early_is_no_error(models, tmp_path, monkeypatch, capsys):
+    class ClosedPipe(io.StringIO):  # what stdout is once `| head` has read enough and exited
+        def __init__(self, fd: int) -> None:
+            super().__init__()
+            self.fd = fd
+
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self) -> int:
+            return self.fd
+
+    with open(tmp_path / "stdout", "w") as real:
+        monkeypatch.setattr(sys, "stdout", ClosedPipe(real.fileno()))
+        main(["predict", "--model", str(models["share"]), "--input", str(SAMPLE), "--out", "-"])
+    assert "-> stdout" in capsys.readouterr().err

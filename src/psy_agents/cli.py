@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -48,7 +49,11 @@ def predict_command(args: argparse.Namespace) -> None:
     trained = load_model(args.model)
     rows = predict_posts(trained, posts, progress=True)
     if args.out == "-":
-        dump_jsonl(rows, sys.stdout)
+        try:
+            dump_jsonl(rows, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader stopped early (`| head`): what it read is all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     else:
         write_jsonl(Path(args.out), rows)
     if args.html:
