@@ -11,6 +11,7 @@ from psy_agents import baseline
 from psy_agents.config import BaselineConfig
 from psy_agents.data.sentences import sentence_spans
 from psy_agents.data.criteria_text import SYMPTOMS, criterion_id, description
+from psy_agents.evaluation.scoring import fit_thresholds, score
 
 STAGE = Path(__file__).resolve().parents[1] / "stages" / "baseline.py"
 WORDS = dict(zip(SYMPTOMS, ["miserable", "bored", "starving", "sleepless", "restless", "exhausted",
@@ -145,3 +146,17 @@ def test_stage_rejects_unknown_param_with_one_line(tmp_path, monkeypatch, capsys
         _run_stage(monkeypatch, "criteria")
     assert exc.value.code == 2
     assert "baseline: unknown key(s) max_feature" in capsys.readouterr().err
+
+
+def test_evidence_baseline_answers_every_sentence_its_criterion_scores_above_the_threshold():
+    train, val = (set(SPLITS[k]) for k in ("train", "val"))
+    model = baseline.PostBaseline([r for r in EVIDENCE if r["post_id"] in train],
+                                  [r for r in CRITERIA if r["post_id"] in train], CFG)
+    thresholds = fit_thresholds("evidence", model.records([r for r in EVIDENCE if r["post_id"] in val]), True)
+    first, second = "Lately I am miserable most days.", "I am miserable again."
+    text = f"{first} We walked to the park after lunch. {second}"
+    gold = [{"start": text.index(s), "end": text.index(s) + len(s), "text": s} for s in (first, second)]
+    row = {"post_id": "new", "symptom": "DEPRESSED_MOOD", "post": text, "answers": gold, "label": 1}
+    (prediction,) = score("evidence", model.records([row]), thresholds)[1]
+    assert prediction["answer"] == [[g["start"], g["end"], g["text"]] for g in gold]
+    assert prediction["answer_counts"] == [10, 10, 10]  # 6 + 4 words, all gold

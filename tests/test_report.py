@@ -5,7 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from psy_agents.data.criteria_text import SYMPTOMS
-from psy_agents.evaluation.spans import evidence_counts
+from psy_agents.evaluation.spans import answered, evidence_counts
 from psy_agents.inference import Post
 from psy_agents.report import prediction_report, refit_report
 
@@ -19,10 +19,11 @@ def span_prediction(post_id: str, text: str, symptom: str, prob: float, gold: st
     """A record as `score` returns it (prob, answer) for a (post, symptom) pair."""
     gold_spans = [] if gold is None else [[text.index(gold), text.index(gold) + len(gold), gold]]
     span = [-1, -1, ""] if answer is None else [text.index(answer), text.index(answer) + len(answer), answer]
-    return {"post_id": post_id, "symptom": symptom, "label": int(gold is not None), "scored": True,
-            "gold": gold_spans, "span": span, "answer": span, "margin": 1.0 if answer else None, "logit": 0.0,
-            "prob": prob, "counts": evidence_counts(text, tuple(span[:2]) if answer else None,
-                                                     [tuple(g[:2]) for g in gold_spans])}
+    record = {"post_id": post_id, "symptom": symptom, "label": int(gold is not None), "scored": True,
+              "gold": gold_spans, "span": span, "margin": 1.0 if answer else None, "logit": 0.0, "prob": prob,
+              "counts": evidence_counts(text, tuple(span[:2]) if answer else None, [tuple(g[:2]) for g in gold_spans])}
+    record["answer"], record["answer_counts"] = answered(record, 0.0)
+    return record
 
 
 def span_fixture() -> tuple[list[dict], list[dict]]:

@@ -2,13 +2,17 @@ import numpy as np
 import pytest
 
 from psy_agents.evaluation.spans import (
+    answered,
     best_answers,
     best_null_threshold,
+    best_sentences,
     evidence_counts,
     evidence_f1,
     exact_match,
+    further_sentences,
     normalize_answer,
     squad_v2_scores,
+    threshold_items,
     token_f1,
 )
 
@@ -158,3 +162,28 @@ def test_best_null_threshold_answers_exactly_the_margins_worth_answering():
     # Every answer wrong: answer nothing.
     t = best_null_threshold([3.0, 2.0], [[4, 0, 0], [4, 3, 0]])
     assert 3.0 + t < 0
+
+
+def test_best_sentences_ranks_every_candidate_with_its_best_window_score():
+    post = "I walked. I am sad. I cry."
+    a, b, c = (0, 9), (10, 19), (20, 26)
+    # two windows: the first reads a and b, the second b and c; b scores 2 in one and 4 in the other
+    logits = np.array([[-1.0, 0.5, 2.0], [-3.0, 4.0, 1.0]])
+    (answer,) = best_sentences(1, [0, 0], [[a, b], [b, c]], logits, [post])
+    assert answer["text"] == "I am sad." and answer["score"] == 4.0 and answer["null_score"] == -3.0
+    assert answer["sentences"] == [(4.0, *b), (1.0, *c), (0.5, *a)]
+
+
+def test_a_record_answers_every_sentence_that_clears_the_null_threshold():
+    post = "I walked. I am sad. I cry."
+    golds = [(10, 19), (20, 26)]
+    ranked = [(4.0, 10, 19), (1.0, 20, 26), (0.5, 0, 9)]
+    record = {"span": [10, 19, "I am sad."], "margin": 7.0, "counts": evidence_counts(post, (10, 19), golds),
+              "more": further_sentences(post, ranked, -3.0, golds)}
+    assert record["more"] == [[4.0, 20, 26, "I cry.", 2, 2], [3.5, 0, 9, "I walked.", 2, 0]]
+    assert answered(record, 0.0) == ([[0, 9, "I walked."], [10, 19, "I am sad."], [20, 26, "I cry."]], [7, 5, 5])
+    assert answered(record, -3.8) == ([[10, 19, "I am sad."], [20, 26, "I cry."]], [5, 5, 5])
+    assert answered(record, -7.5) == ([], [0, 5, 0])
+    # the threshold fitted over every sentence answers both evidence sentences and not the third
+    t = best_null_threshold(*threshold_items([record]))
+    assert answered(record, t)[1] == [5, 5, 5]

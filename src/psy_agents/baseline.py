@@ -5,8 +5,8 @@ Every predictor here produces the records the agents' tasks produce (training.ta
 
 - criteria: one sentence classifier per criterion (TF-IDF + logistic regression);
 - evidence, share, joint: a post classifier (TF-IDF + one-vs-rest logistic regression over the nine symptoms) for
-  the symptom decisions, and as the evidence span of (post, criterion) the post's sentence (split by pysbd) that
-  the criterion's sentence classifier scores highest, answered when its log-odds clear the null threshold.
+  the symptom decisions, and as the evidence of (post, criterion) every sentence of the post (split by pysbd) whose
+  log-odds under the criterion's sentence classifier clear the null threshold, as the sentence span unit answers.
 
 As for the models, thresholds are fitted on predictions of data the classifiers did not train on: the val column
 trains on train and fits on val (as a trial does); the test column trains on train+val (as refit does) and takes
@@ -18,6 +18,7 @@ all, or "no answer" everywhere, with no threshold to fit.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.data.examples import select
 from psy_agents.data.sentences import sentence_spans
 from psy_agents.errors import InputError
-from psy_agents.evaluation.spans import evidence_counts, span_scored
+from psy_agents.evaluation.spans import evidence_counts, further_sentences, span_scored
 from psy_agents.evaluation.scoring import SCALAR_METRICS, calibrates, fit_thresholds, score
 
 Row = dict[str, Any]
@@ -118,7 +119,7 @@ def _posts(rows: Sequence[Row]) -> tuple[dict[Any, int], list[str], np.ndarray]:
 
 
 class PostBaseline:
-    """Symptom decisions from the post classifier, evidence from the best-scoring sentence of the post."""
+    """Symptom decisions from the post classifier, evidence from the sentences of the post its criterion scores."""
 
     def __init__(self, evidence_rows: Sequence[Row], criteria_rows: Sequence[Row], cfg: BaselineConfig) -> None:
         _, texts, labels = _posts(evidence_rows)
@@ -132,25 +133,25 @@ class PostBaseline:
         post_logit = self.posts.decision_function(texts).reshape(len(texts), -1) + self.shift
         # every sentence of every post, scored once per criterion in one call
         sentences = [(post_id, s, e) for post_id, i in index.items() for s, e in sentence_spans(texts[i])]
-        best: dict[tuple[Any, str], tuple[float, int, int]] = {}
+        ranked: dict[tuple[Any, str], list[tuple[float, int, int]]] = defaultdict(list)
         for symptom, model in self.sentences.items():
             scores = model.log_odds([texts[index[post_id]][s:e] for post_id, s, e in sentences])
             for (post_id, s, e), z in zip(sentences, scores, strict=True):
-                if (post_id, symptom) not in best or z > best[post_id, symptom][0]:
-                    best[post_id, symptom] = (float(z), s, e)
+                ranked[post_id, symptom].append((float(z), s, e))
         scored = set(span_scored(rows))
         records = []
         for j, row in enumerate(rows):
             i = index[row["post_id"]]
             golds = [(g["start"], g["end"]) for g in row["answers"]]
-            found = best.get((row["post_id"], row["symptom"]))
-            span = None if found is None else (found[1], found[2])
+            found = sorted(ranked.get((row["post_id"], row["symptom"]), ()), key=lambda c: (-c[0], c[1]))
+            span = (found[0][1], found[0][2]) if found else None
             records.append({
                 "post_id": row["post_id"], "symptom": row["symptom"], "label": row["label"], "scored": j in scored,
                 "gold": [[g["start"], g["end"], g["text"]] for g in row["answers"]],
                 "span": [-1, -1, ""] if span is None else [span[0], span[1], texts[i][span[0]:span[1]]],
-                "margin": None if found is None else found[0],
+                "margin": found[0][0] if found else None,
                 "counts": evidence_counts(texts[i], span, golds),
+                "more": further_sentences(texts[i], found, 0.0, golds),
                 "logit": float(post_logit[i, SYMPTOMS.index(row["symptom"])]),
             })
         return records

@@ -106,13 +106,10 @@ def _criteria_views(examples: list[dict], predictions: list[dict], decision: flo
 
 
 def _wrong_evidence(pred: dict) -> bool:
-    """Whether the answered span's words differ from the gold evidence words (record `counts`: predicted, gold, both
-    words of the best span); a pair without a located gold span is not scored."""
-    if not pred["scored"]:
-        return False
-    predicted, gold, both = pred["counts"]
-    answered = pred["answer"][0] >= 0
-    return not (predicted == gold == both) if answered else gold > 0
+    """Whether the answered words differ from the gold evidence words (`answer_counts`: predicted, gold, both); a
+    pair without a located gold span is not scored."""
+    predicted, gold, both = pred["answer_counts"]
+    return pred["scored"] and not predicted == gold == both
 
 
 def _span_views(examples: list[dict], predictions: list[dict], decision: float) -> list[PostView]:
@@ -125,11 +122,10 @@ def _span_views(examples: list[dict], predictions: list[dict], decision: float) 
         symptoms = []
         for pred in (by_post[post][s] for s in SYMPTOMS if s in by_post[post]):
             decided = pred["prob"] >= decision
-            start, end, _ = pred["answer"]
             problems = [name for name, wrong in (("decision wrong", decided != bool(pred["label"])),
                                                  ("evidence wrong", _wrong_evidence(pred))) if wrong]
             symptoms.append(SymptomView(
-                pred["symptom"], pred["prob"], decided, bool(pred["label"]), [] if start < 0 else [(start, end)],
+                pred["symptom"], pred["prob"], decided, bool(pred["label"]), [(a[0], a[1]) for a in pred["answer"]],
                 [(g[0], g[1]) for g in pred["gold"]], errors=len(problems), problem=" · ".join(problems),
             ))
         views.append(PostView(post, text, symptoms))
@@ -152,7 +148,7 @@ def _test_scores(agent: str, predictions: list[dict], decision: float) -> list[d
         yhat = np.array([p["prob"] >= decision for p in rows], dtype=bool)
         row = {"symptom": s, "gold": int(y.sum()), "predicted": int(yhat.sum()), **_f1(y, yhat)}
         if agent != "criteria":
-            counts = [p["counts"] if p["answer"][0] >= 0 else [0, p["counts"][1], 0] for p in rows if p["scored"]]
+            counts = [p["answer_counts"] for p in rows if p["scored"]]
             words = sum(c[0] + c[1] for c in counts)  # none predicted and none gold: nothing to score
             row["evidence F1"] = evidence_f1(counts)["evidence_f1"] if words else None
         table.append(row)
@@ -245,7 +241,7 @@ def _page(title: str, agent: str, posts: list[PostView], scores: list[dict], hea
               '<mark class="g p">both</mark>' if tested else '<mark class="p">predicted evidence</mark>')
     unit = "sentence" if agent == "criteria" else "post"
     notes = (f"Decisions per {unit} at the model's threshold {thresholds['decision']:.3f}"
-             + ("; evidence: the span the model answers (answer-vs-null threshold), whatever the decision"
+             + ("; evidence: the spans the model answers (answer-vs-null threshold), whatever the decision"
                 if agent != "criteria" else "; evidence: the sentences decided to show the symptom"))
     options = "".join(f'<option value="{s}">{criterion_id(s)} {s}</option>' for s in SYMPTOMS)
     errors = ('<label><input type="checkbox" id="errors" onchange="applyFilter()"> posts with errors only</label>'

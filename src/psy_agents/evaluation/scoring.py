@@ -2,9 +2,10 @@
 
 A record (see training.tasks `records`) holds nothing that depends on a threshold: criteria, the log-odds of label 1
 per (sentence, criterion); span agents, per (post, criterion) the best span over the post's windows whatever the
-null score, its margin over the null score, the evidence word counts of answering with it, and (share/joint) the
-classification log-odds. So thresholds and calibration are fitted on records of held-out data (`fit_thresholds`)
-and applied anywhere (`score`), and every `primary` comes from one function.
+null score, its margin over the null score, the evidence word counts of answering with it, the same for each
+further candidate sentence (`more`: evidence may be several sentences), and (share/joint) the classification log-odds.
+So thresholds and calibration are fitted on records of held-out data (`fit_thresholds`) and applied anywhere
+(`score`), and every `primary` comes from one function.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from psy_agents.evaluation.metrics import best_threshold, classification_metrics, post_level_metrics, symptom_f1
-from psy_agents.evaluation.spans import best_null_threshold, evidence_f1, squad_v2_scores
+from psy_agents.evaluation.spans import answered, best_null_threshold, evidence_f1, squad_v2_scores, threshold_items
 
 # The top-level scalar validation metrics of each agent: what an HPO objective may name. Every agent's selection
 # metric (HPO objective, early stopping, CV, refit, baseline) is `primary`; see `score`.
@@ -36,10 +37,6 @@ def calibrates(agent: str, loss: str = "ce", label_smoothing: float = 0.0) -> bo
 
 def sigmoid(margin: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(margin, -50, 50)))
-
-
-def _answered(record: dict, null: float) -> bool:
-    return record["margin"] is not None and record["margin"] + null >= 0
 
 
 def _logits(agent: str, records: list[dict], null: float) -> np.ndarray:
@@ -66,9 +63,7 @@ def fit_thresholds(agent: str, records: list[dict], calibrate: bool) -> dict[str
     """
     null = 0.0
     if agent != "criteria":
-        scored = [r for r in records if r["scored"]]
-        null = best_null_threshold([r["margin"] if r["margin"] is not None else -np.inf for r in scored],
-                                   [r["counts"] for r in scored])
+        null = best_null_threshold(*threshold_items([r for r in records if r["scored"]]))
     logits = _logits(agent, records, null)
     labels = [r["label"] for r in records]
     scale, bias = _platt(logits, labels) if calibrate else (1.0, 0.0)
@@ -94,13 +89,12 @@ def score(agent: str, records: list[dict], thresholds: dict[str, float]) -> tupl
     predictions = [{**r, "prob": round(float(p), 6)} for r, p in zip(records, prob, strict=True)]
     if agent == "criteria":
         return {"primary": symptom, **cls, "thresholds": thresholds}, predictions
-    answered = [_answered(r, null) for r in records]
-    for pred, yes in zip(predictions, answered, strict=True):
-        pred["answer"] = pred["span"] if yes else [-1, -1, ""]
-    scored = [i for i, r in enumerate(records) if r["scored"]]
-    evidence = evidence_f1([records[i]["counts"] if answered[i] else [0, records[i]["counts"][1], 0] for i in scored])
-    scored = [predictions[i] for i in scored]
-    squad = squad_v2_scores([p["answer"][2] for p in scored], [[g[2] for g in p["gold"]] for p in scored])
+    for pred in predictions:
+        pred["answer"], pred["answer_counts"] = answered(pred, null)
+    scored = [p for p in predictions if p["scored"]]
+    evidence = evidence_f1([p["answer_counts"] for p in scored])
+    squad = squad_v2_scores([" ".join(a[2] for a in p["answer"]) for p in scored],
+                            [[g[2] for g in p["gold"]] for p in scored])
     post = post_level_metrics([r["post_id"] for r in records], symptoms, labels, prob, decision)
     primary = evidence["evidence_f1"] if agent == "evidence" else (symptom + evidence["evidence_f1"]) / 2
     metrics = {"primary": primary, **evidence, "symptom_f1": symptom, **squad, "ece": cls["ece"], "cls": cls,

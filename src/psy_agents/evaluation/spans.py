@@ -92,24 +92,25 @@ def best_sentences(
     """best_answers for the sentence span unit: each window scores no answer (index 0) and its candidate sentences
     (1..S, whose character spans `window_sentences` holds); the null score of an example is its windows' minimum
     and its answer the best-scoring sentence of any window, in best_answers' format (null_threshold left to the
-    caller: `score` is None only when no window has a candidate)."""
+    caller: `score` is None only when no window has a candidate). `sentences` adds every candidate sentence of the
+    example as (score, start, end), a sentence read by several windows with its best score, best first: evidence
+    may be several sentences, and each is answered when its own score clears the null score."""
     null = np.full(n_examples, np.inf)
-    best: list[tuple[float, int, int] | None] = [None] * n_examples
+    scores: list[dict[tuple[int, int], float]] = [{} for _ in range(n_examples)]
     for window, example in enumerate(feature_example_index):
         row = sentence_logits[window]
         null[example] = min(null[example], float(row[0]))
-        spans = window_sentences[window]
-        if spans:
-            j = int(np.argmax(row[1 : 1 + len(spans)]))
-            if best[example] is None or row[1 + j] > best[example][0]:
-                best[example] = (float(row[1 + j]), *spans[j])
+        for j, span in enumerate(window_sentences[window]):
+            span = (int(span[0]), int(span[1]))
+            scores[example][span] = max(scores[example].get(span, -np.inf), float(row[1 + j]))
     answers = []
-    for example, found in enumerate(best):
+    for example, found in enumerate(scores):
         if not np.isfinite(null[example]):
             raise ValueError(f"best_sentences: example {example} has no window")
-        start, end = (-1, -1) if found is None else found[1:]
-        answers.append({"text": contexts[example][start:end] if found else "", "start": start, "end": end,
-                        "score": None if found is None else found[0], "null_score": float(null[example])})
+        ranked = sorted(((z, *span) for span, z in found.items()), key=lambda c: (-c[0], c[1]))
+        score, start, end = ranked[0] if ranked else (None, -1, -1)
+        answers.append({"text": contexts[example][start:end] if ranked else "", "start": start, "end": end,
+                        "score": score, "null_score": float(null[example]), "sentences": ranked})
     return answers
 
 
@@ -135,6 +136,46 @@ def evidence_counts(context: str, predicted: tuple[int, int] | None, golds: Sequ
     return [len(pred), len(gold), len(pred & gold)]
 
 
+def further_sentences(context: str, ranked: Sequence[tuple[float, int, int]], null_score: float,
+                      golds: Sequence[tuple[int, int]]) -> list[list]:
+    """A record's `more`: the candidate sentences after the best one, best first, each as [margin over the null
+    score, start, end, text, its words, its words in gold evidence]. Sentences share no word, so the counts of
+    answering several add up (see `answer_counts`)."""
+    more = []
+    for z, start, end in ranked[1:]:
+        predicted, _, both = evidence_counts(context, (start, end), golds)
+        more.append([round(z - null_score, 6), start, end, context[start:end], predicted, both])
+    return more
+
+
+def answered(record: dict, null: float) -> tuple[list[list], list[int]]:
+    """The spans a span record answers under the null threshold, in text order, and their evidence counts
+    [predicted, gold, both]: its best span when its margin clears the threshold (`margin + null >= 0`), with every
+    further sentence (`more`, sentence unit) that clears it too; nothing otherwise."""
+    gold = record["counts"][1]
+    if record["margin"] is None or record["margin"] + null < 0:
+        return [], [0, gold, 0]
+    spans, (predicted, _, both) = [record["span"]], record["counts"]
+    for margin, start, end, text, words, in_gold in record.get("more", ()):
+        if margin + null >= 0:
+            spans.append([start, end, text])
+            predicted, both = predicted + words, both + in_gold
+    return sorted(spans), [predicted, gold, both]
+
+
+def threshold_items(records: Sequence[dict]) -> tuple[list[float], list[list[int]]]:
+    """best_null_threshold's margins and counts for span records: each record's best span (with its gold words)
+    and each further sentence (with none, so gold words count once per record)."""
+    margins, counts = [], []
+    for r in records:
+        margins.append(r["margin"] if r["margin"] is not None else -np.inf)
+        counts.append(r["counts"])
+        for margin, _, _, _, words, in_gold in r.get("more", ()):
+            margins.append(margin)
+            counts.append([words, 0, in_gold])
+    return margins, counts
+
+
 def evidence_f1(counts: Sequence[Sequence[int]]) -> dict[str, float]:
     """Evidence precision, recall and F1 over words, pooled over all (post, criterion) pairs.
 
@@ -154,7 +195,8 @@ def best_null_threshold(margins: Sequence[float], counts: Sequence[Sequence[int]
     """The `null_threshold` of best_answers with the best evidence_f1.
 
     `margins[i]` = best span score - null score of pair i (-inf without a valid span), `counts[i]` the
-    evidence_counts of answering it with that span; a pair is answered iff margin + threshold >= 0. Answering the k
+    evidence_counts of answering it with that span; a pair is answered iff margin + threshold >= 0. Further
+    sentences of a pair come as items of their own with no gold words (`threshold_items`). Answering the k
     highest margins gives F1 = 2 * both / (predicted + all gold words), so every cut is scored at once; each cut is
     placed midway between margins.
     """

@@ -27,7 +27,8 @@ CHUNK_POSTS = 64  # posts tokenised and predicted together: the progress bar's s
 
 def predict_examples(trained: TrainedModel, examples: list[dict]) -> list[dict]:
     """The prediction records of examples in the training data's shape (data/processed), each with `prob`, and for
-    the span agents `answer` ([start, end, text], or [-1, -1, ""] for no answer), as the test evaluation has them."""
+    the span agents `answer` (the answered spans as [start, end, text], none for no answer), as the test evaluation
+    has them."""
     run, model, tokenizer = trained.run, trained.model, trained.tokenizer
     device = next(model.parameters()).device
     dtype = autocast_dtype(run.train.precision, device)
@@ -95,8 +96,8 @@ def _span_answers(trained: TrainedModel, posts: list[Post]) -> list[dict]:
         symptoms = {}
         for s in SYMPTOMS:
             prediction = next(predictions)
-            start, end, text = prediction["answer"]
             symptoms[s] = {"criterion": criterion_id(s), **_decided(prediction["prob"], threshold),
-                           "evidence": [] if start < 0 else [{"start": start, "end": end, "text": text}]}
+                           "evidence": [{"start": start, "end": end, "text": text}
+                                        for start, end, text in prediction["answer"]]}
         rows.append({"id": post.id, "symptoms": symptoms})
     return rows

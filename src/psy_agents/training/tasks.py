@@ -32,7 +32,7 @@ from psy_agents.data.tokenize import (
 )
 from psy_agents.errors import InputError
 from psy_agents.evaluation.scoring import calibrates
-from psy_agents.evaluation.spans import best_answers, best_sentences, evidence_counts, span_scored
+from psy_agents.evaluation.spans import best_answers, best_sentences, evidence_counts, further_sentences, span_scored
 from psy_agents.models.agents import criteria_axis
 from psy_agents.training.losses import ClassificationLoss, sentence_loss, span_loss
 
@@ -266,7 +266,8 @@ class SpanTask(_Task):
 
     def records(self, model, features: Features, examples: list[dict], predict_fn) -> list[dict]:
         """Per (post, criterion): its best span over the windows whatever the null score, that span's margin over
-        the null score, and the evidence word counts of answering with it; plus the classification logit."""
+        the null score, and the evidence word counts of answering with it; the same for each further sentence
+        (sentence unit); plus the classification logit."""
         out = predict_fn(model, features)
         windows, slots, owners = window_examples(features)
 
@@ -290,14 +291,16 @@ class SpanTask(_Task):
         records = []
         for i, (ex, answer) in enumerate(zip(examples, answers, strict=True)):
             has_span = answer["score"] is not None
+            golds = [(g["start"], g["end"]) for g in ex["answers"]]
             record = {
                 "post_id": ex["post_id"], "symptom": ex["symptom"], "label": ex["label"], "scored": i in scored,
                 "gold": [[g["start"], g["end"], g["text"]] for g in ex["answers"]],
                 "span": [answer["start"], answer["end"], answer["text"]],
                 "margin": round(answer["score"] - answer["null_score"], 6) if has_span else None,
-                "counts": evidence_counts(ex["post"], (answer["start"], answer["end"]) if has_span else None,
-                                          [(g["start"], g["end"]) for g in ex["answers"]]),
+                "counts": evidence_counts(ex["post"], (answer["start"], answer["end"]) if has_span else None, golds),
             }
+            if self.sentences:
+                record["more"] = further_sentences(ex["post"], answer["sentences"], answer["null_score"], golds)
             if self.with_cls:
                 record["logit"] = round(float(logit[i]), 6)
             records.append(record)
