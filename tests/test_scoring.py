@@ -3,7 +3,7 @@
 import pytest
 
 from psy_agents.evaluation.scoring import fit_thresholds, score
-from psy_agents.evaluation.spans import evidence_counts
+from psy_agents.evaluation.spans import evidence_counts, further_sentences
 
 POST = "I walked the dog. I cannot sleep at all. I feel worthless."
 SLEEP = (POST.index("I cannot"), POST.index(" I feel"))
@@ -55,3 +55,13 @@ def test_fitted_thresholds_recover_a_perfect_span_predictor_with_shifted_scores(
     assert score("share", shifted, FIXED)[0]["primary"] == 0.0  # every score below the default cuts
     thresholds = fit_thresholds("share", shifted, calibrate=False)
     assert score("share", shifted, thresholds)[0]["primary"] == 1.0
+
+
+def test_an_answer_of_every_gold_sentence_is_an_exact_squad_match():
+    record = {"post_id": "p1", "symptom": "SLEEP_ISSUES", "label": 1, "scored": True, "logit": 5.0,
+              "gold": [[*SLEEP, POST[slice(*SLEEP)]], [*WORTH, POST[slice(*WORTH)]]],
+              "span": [*SLEEP, POST[slice(*SLEEP)]], "margin": 5.0, "counts": evidence_counts(POST, SLEEP, [SLEEP, WORTH]),
+              "more": further_sentences(POST, [(5.0, *SLEEP), (4.0, *WORTH)], 0.0, [SLEEP, WORTH])}
+    metrics, (prediction,) = score("evidence", [record], FIXED)
+    assert [a[:2] for a in prediction["answer"]] == [list(SLEEP), list(WORTH)]
+    assert metrics["evidence_f1"] == 1.0 and metrics["exact"] == 1.0 and metrics["f1"] == 1.0

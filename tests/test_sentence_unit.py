@@ -34,6 +34,14 @@ def test_window_sentences_map_tokens_to_whole_candidate_sentences():
     assert window_sentences([None, (18, 21), (22, 25), None], sentences) == ([0, 1, 1, 0], [(10, 26)])
 
 
+def test_sentences_of_a_post_never_overlap():
+    # pysbd finds overlapping spans on runs of dots, one starting inside a word
+    text = "..\naI .... I ....\n"
+    spans = sentence_spans(text)
+    assert spans == sorted(spans) and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    assert sum(s <= text.index("aI") < e for s, e in spans) == 1
+
+
 def test_a_sentence_is_evidence_when_half_of_it_or_of_a_gold_span_is_gold():
     assert overlaps_gold((10, 26), [(10, 26)])
     assert overlaps_gold((10, 20), [(10, 40)])  # the splitter cut the annotated sentence in two

@@ -187,3 +187,40 @@ def test_a_record_answers_every_sentence_that_clears_the_null_threshold():
     # the threshold fitted over every sentence answers both evidence sentences and not the third
     t = best_null_threshold(*threshold_items([record]))
     assert answered(record, t)[1] == [5, 5, 5]
+
+
+def _random_records(rng: np.random.Generator, n: int) -> list[dict]:
+    """Records of several candidate sentences each, with random margins and word counts (as `further_sentences`
+    gives them: best first, new words only)."""
+    records = []
+    for _ in range(n):
+        k = int(rng.integers(1, 5))
+        margins = np.sort(rng.normal(size=k).round(1))[::-1]  # rounded: ties happen
+        words = rng.integers(1, 6, size=k)
+        in_gold = [int(rng.integers(0, w + 1)) * int(rng.random() < 0.5) for w in words]
+        gold = sum(in_gold) + int(rng.integers(0, 3))
+        if rng.random() < 0.1:  # no candidate at all
+            records.append({"span": [-1, -1, ""], "margin": None, "counts": [0, gold, 0]})
+            continue
+        records.append({"span": [0, 1, "a"], "margin": float(margins[0]), "counts": [int(words[0]), gold, in_gold[0]],
+                        "more": [[float(m), 2 * j, 2 * j + 1, "b", int(w), g]
+                                 for j, (m, w, g) in enumerate(zip(margins[1:], words[1:], in_gold[1:]), 1)]})
+    return records
+
+
+def test_the_fitted_null_threshold_is_the_best_any_threshold_reaches():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        records = _random_records(rng, int(rng.integers(1, 8)))
+
+        def f1(t: float) -> float:
+            return evidence_f1([answered(r, t)[1] for r in records])["evidence_f1"]
+
+        margins = [m for m in threshold_items(records)[0] if np.isfinite(m)]
+        cuts = [-m for m in margins] + [-m + 1e-3 for m in margins] + [-1e9, 1e9]
+        assert f1(best_null_threshold(*threshold_items(records))) == pytest.approx(max(f1(t) for t in cuts))
+
+
+def test_a_nan_margin_answers_nothing():
+    record = {"span": [0, 1, "a"], "margin": float("nan"), "counts": [1, 1, 1]}
+    assert answered(record, 0.0) == ([], [0, 1, 0])

@@ -149,7 +149,7 @@ class PostBaseline:
                 "post_id": row["post_id"], "symptom": row["symptom"], "label": row["label"], "scored": j in scored,
                 "gold": [[g["start"], g["end"], g["text"]] for g in row["answers"]],
                 "span": [-1, -1, ""] if span is None else [span[0], span[1], texts[i][span[0]:span[1]]],
-                "margin": found[0][0] if found else None,
+                "margin": round(found[0][0], 6) if found else None,  # rounded as `more`
                 "counts": evidence_counts(texts[i], span, golds),
                 "more": further_sentences(texts[i], found, 0.0, golds),
                 "logit": float(post_logit[i, SYMPTOMS.index(row["symptom"])]),

@@ -1,7 +1,7 @@
 """Sentences of a post: the evidence units of ReDSM5, whose annotators judged a post sentence by sentence.
 
-pysbd splits a post into character spans; the sentence span unit (model.span_unit) answers with one of them, the
-TF-IDF baseline scores them and `psy-agents predict` shows the criteria agent's decisions per sentence.
+pysbd splits a post into character spans; the sentence span unit (model.span_unit) answers with those that show a
+criterion, the TF-IDF baseline scores them and `psy-agents predict` shows the criteria agent's decisions per sentence.
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ def sentence_spans(text: str) -> list[Span]:
 
 @functools.lru_cache(maxsize=4096)  # pair windows read each post once per criterion
 def _sentence_spans(text: str) -> tuple[Span, ...]:
-    spans = []
-    for sent in _segmenter().segment(text):
-        start = sent.start + len(sent.sent) - len(sent.sent.lstrip())
+    # pysbd locates each sentence by searching the text, and on runs of punctuation such as "...." the spans it
+    # finds can overlap; each starts where the previous one ended, so the sentences of a post never overlap.
+    spans: list[Span] = []
+    for sent in sorted(_segmenter().segment(text), key=lambda sent: sent.start):
+        start = max(sent.start, spans[-1][1] if spans else 0)
         end = sent.start + len(sent.sent.rstrip())
+        while start < end and text[start].isspace():
+            start += 1
         if end > start:
             spans.append((start, end))
     return tuple(spans)

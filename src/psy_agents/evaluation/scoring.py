@@ -54,6 +54,13 @@ def _platt(logits: np.ndarray, labels: list[int]) -> tuple[float, float]:
     return float(fit.coef_[0, 0]), float(fit.intercept_[0])
 
 
+def _references(prediction: dict) -> list[str]:
+    """SQuAD references of a pair: each gold span, and with several their text-order join, which an answer of
+    several sentences (joined the same way) matches."""
+    gold = [g[2] for g in sorted(prediction["gold"])]
+    return gold + [" ".join(gold)] if len(gold) > 1 else gold
+
+
 def fit_thresholds(agent: str, records: list[dict], calibrate: bool) -> dict[str, float]:
     """Thresholds and calibration fitted on records of data the model did not train on.
 
@@ -77,7 +84,8 @@ def score(agent: str, records: list[dict], thresholds: dict[str, float]) -> tupl
     primary: criteria, the mean over symptoms of the positive-class F1 of the (sentence, criterion) decisions;
     evidence, the evidence F1 (words, pooled over (post, criterion) pairs); share and joint, the mean of the
     post-level symptom macro F1 and the evidence F1. A trivial predictor (majority, predict nothing, always no
-    answer) scores 0 on each.
+    answer) scores 0 on each. Each prediction adds `prob`, and a span agent's `answer` (the answered spans as
+    [start, end, text], in text order; none for no answer) with their evidence counts `answer_counts`.
     """
     null = thresholds["null"]
     prob = sigmoid(thresholds["calib_scale"] * _logits(agent, records, null) + thresholds["calib_bias"])
@@ -93,8 +101,7 @@ def score(agent: str, records: list[dict], thresholds: dict[str, float]) -> tupl
         pred["answer"], pred["answer_counts"] = answered(pred, null)
     scored = [p for p in predictions if p["scored"]]
     evidence = evidence_f1([p["answer_counts"] for p in scored])
-    squad = squad_v2_scores([" ".join(a[2] for a in p["answer"]) for p in scored],
-                            [[g[2] for g in p["gold"]] for p in scored])
+    squad = squad_v2_scores([" ".join(a[2] for a in p["answer"]) for p in scored], [_references(p) for p in scored])
     post = post_level_metrics([r["post_id"] for r in records], symptoms, labels, prob, decision)
     primary = evidence["evidence_f1"] if agent == "evidence" else (symptom + evidence["evidence_f1"]) / 2
     metrics = {"primary": primary, **evidence, "symptom_f1": symptom, **squad, "ece": cls["ece"], "cls": cls,

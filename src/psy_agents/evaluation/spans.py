@@ -117,34 +117,46 @@ def best_sentences(
 _WORD = re.compile(r"\w+")
 
 
+class _Words:
+    """The `\\w+` runs of a post, by position; a word belongs to a span it overlaps."""
+
+    def __init__(self, context: str) -> None:
+        self.starts, self.ends = [], []
+        for match in _WORD.finditer(context):
+            self.starts.append(match.start())
+            self.ends.append(match.end())
+
+    def of(self, *spans: tuple[int, int]) -> set[int]:
+        return set().union(*(range(bisect.bisect_right(self.ends, s), bisect.bisect_left(self.starts, e))
+                             for s, e in spans))
+
+
 def evidence_counts(context: str, predicted: tuple[int, int] | None, golds: Sequence[tuple[int, int]]) -> list[int]:
     """[predicted words, gold words, words in both] of one (post, criterion) pair.
 
     Words are the `\\w+` runs of the post, counted by position (not as a bag, unlike SQuAD's token F1); a word
     belongs to a span it overlaps. A no-answer prediction has no words, and neither has a pair without evidence.
     """
-    starts, ends = [], []
-    for match in _WORD.finditer(context):
-        starts.append(match.start())
-        ends.append(match.end())
-
-    def words(span: tuple[int, int]) -> set[int]:
-        return set(range(bisect.bisect_right(ends, span[0]), bisect.bisect_left(starts, span[1])))
-
-    gold = set().union(*(words(g) for g in golds)) if golds else set()
-    pred = words(predicted) if predicted is not None else set()
+    words = _Words(context)
+    gold = words.of(*golds)
+    pred = words.of(predicted) if predicted is not None else set()
     return [len(pred), len(gold), len(pred & gold)]
 
 
 def further_sentences(context: str, ranked: Sequence[tuple[float, int, int]], null_score: float,
                       golds: Sequence[tuple[int, int]]) -> list[list]:
     """A record's `more`: the candidate sentences after the best one, best first, each as [margin over the null
-    score, start, end, text, its words, its words in gold evidence]. Sentences share no word, so the counts of
-    answering several add up (see `answer_counts`)."""
+    score, start, end, text, its new words, its new words in gold evidence]. A sentence counts only the words no
+    better-ranked sentence holds, and what a threshold answers is always a best-first prefix, so the counts of the
+    answered sentences add up (`answered`)."""
+    words = _Words(context)
+    gold = words.of(*golds)
+    seen = words.of(ranked[0][1:]) if ranked else set()
     more = []
     for z, start, end in ranked[1:]:
-        predicted, _, both = evidence_counts(context, (start, end), golds)
-        more.append([round(z - null_score, 6), start, end, context[start:end], predicted, both])
+        new = words.of((start, end)) - seen
+        seen |= new
+        more.append([round(z - null_score, 6), start, end, context[start:end], len(new), len(new & gold)])
     return more
 
 
@@ -153,7 +165,7 @@ def answered(record: dict, null: float) -> tuple[list[list], list[int]]:
     [predicted, gold, both]: its best span when its margin clears the threshold (`margin + null >= 0`), with every
     further sentence (`more`, sentence unit) that clears it too; nothing otherwise."""
     gold = record["counts"][1]
-    if record["margin"] is None or record["margin"] + null < 0:
+    if record["margin"] is None or not record["margin"] + null >= 0:  # NaN (a diverged run) answers nothing
         return [], [0, gold, 0]
     spans, (predicted, _, both) = [record["span"]], record["counts"]
     for margin, start, end, text, words, in_gold in record.get("more", ()):
@@ -194,8 +206,8 @@ def evidence_f1(counts: Sequence[Sequence[int]]) -> dict[str, float]:
 def best_null_threshold(margins: Sequence[float], counts: Sequence[Sequence[int]]) -> float:
     """The `null_threshold` of best_answers with the best evidence_f1.
 
-    `margins[i]` = best span score - null score of pair i (-inf without a valid span), `counts[i]` the
-    evidence_counts of answering it with that span; a pair is answered iff margin + threshold >= 0. Further
+    `margins[i]` = best span score - null score of item i (-inf without a valid span), `counts[i]` the
+    evidence_counts of answering it with that span; an item is answered iff margin + threshold >= 0. Further
     sentences of a pair come as items of their own with no gold words (`threshold_items`). Answering the k
     highest margins gives F1 = 2 * both / (predicted + all gold words), so every cut is scored at once; each cut is
     placed midway between margins.

@@ -7,7 +7,7 @@ All take forward(input_ids, attention_mask, token_type_ids=None) and return a di
   joint    -> logits, start_logits, end_logits  (both read from evidence tokens the criteria encoder conditions)
 With model.criterion_input = heads the input is the text alone and every output gains a criterion axis after the
 batch (logits [B, 9, 2], start/end [B, 9, L]): one encoder pass answers all nine criteria.
-With model.span_unit = sentence the span agents answer with a whole sentence of the post: start/end give way to
+With model.span_unit = sentence the span agents answer with whole sentences of the post: start/end give way to
 sentence_logits [B, (9,) 1 + S], the no-answer score at 0 and one score per candidate sentence of the window
 (forward then takes the features' sentence_index).
 """
