@@ -9,7 +9,7 @@ from psy_agents.evaluation.spans import answered, evidence_counts
 from psy_agents.inference import Post
 from psy_agents.report import prediction_report, refit_report
 
-THRESHOLDS = {"decision": 0.5, "null": 0.0, "calib_scale": 1.0, "calib_bias": 0.0}
+THRESHOLDS = {"decision": 0.5, "null": 0.0, "further": 0.0, "calib_scale": 1.0, "calib_bias": 0.0}
 METRICS = {"primary": 0.5, "evidence_f1": 0.4, "auroc": None, "thresholds": THRESHOLDS}
 GOOD = "I feel sad all day. We had pizza."
 BAD = "<script>alert(1)</script> I cannot sleep at night. I am tired."
@@ -22,7 +22,7 @@ def span_prediction(post_id: str, text: str, symptom: str, prob: float, gold: st
     record = {"post_id": post_id, "symptom": symptom, "label": int(gold is not None), "scored": True,
               "gold": gold_spans, "span": span, "margin": 1.0 if answer else None, "logit": 0.0, "prob": prob,
               "counts": evidence_counts(text, tuple(span[:2]) if answer else None, [tuple(g[:2]) for g in gold_spans])}
-    record["answer"], record["answer_counts"] = answered(record, 0.0)
+    record["answer"], record["answer_counts"] = answered(record, 0.0, 0.0)
     return record
 
 

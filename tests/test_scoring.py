@@ -8,7 +8,7 @@ from psy_agents.evaluation.spans import evidence_counts, further_sentences
 POST = "I walked the dog. I cannot sleep at all. I feel worthless."
 SLEEP = (POST.index("I cannot"), POST.index(" I feel"))
 WORTH = (POST.index("I feel"), len(POST))
-FIXED = {"decision": 0.5, "null": 0.0, "calib_scale": 1.0, "calib_bias": 0.0}
+FIXED = {"decision": 0.5, "null": 0.0, "further": 0.0, "calib_scale": 1.0, "calib_bias": 0.0}
 
 
 def span_records(predict: str) -> list[dict]:

@@ -5,6 +5,7 @@ from psy_agents.evaluation.spans import (
     answered,
     best_answers,
     best_null_threshold,
+    fit_span_thresholds,
     best_sentences,
     evidence_counts,
     evidence_f1,
@@ -12,7 +13,6 @@ from psy_agents.evaluation.spans import (
     further_sentences,
     normalize_answer,
     squad_v2_scores,
-    threshold_items,
     token_f1,
 )
 
@@ -181,12 +181,14 @@ def test_a_record_answers_every_sentence_that_clears_the_null_threshold():
     record = {"span": [10, 19, "I am sad."], "margin": 7.0, "counts": evidence_counts(post, (10, 19), golds),
               "more": further_sentences(post, ranked, -3.0, golds)}
     assert record["more"] == [[4.0, 20, 26, "I cry.", 2, 2], [3.5, 0, 9, "I walked.", 2, 0]]
-    assert answered(record, 0.0) == ([[0, 9, "I walked."], [10, 19, "I am sad."], [20, 26, "I cry."]], [7, 5, 5])
-    assert answered(record, -3.8) == ([[10, 19, "I am sad."], [20, 26, "I cry."]], [5, 5, 5])
-    assert answered(record, -7.5) == ([], [0, 5, 0])
-    # the threshold fitted over every sentence answers both evidence sentences and not the third
-    t = best_null_threshold(*threshold_items([record]))
-    assert answered(record, t)[1] == [5, 5, 5]
+    assert answered(record, 0.0, 0.0) == ([[0, 9, "I walked."], [10, 19, "I am sad."], [20, 26, "I cry."]],
+                                          [7, 5, 5])
+    assert answered(record, 0.0, -3.8) == ([[10, 19, "I am sad."], [20, 26, "I cry."]], [5, 5, 5])
+    assert answered(record, 0.0, -5.0) == ([[10, 19, "I am sad."]], [3, 5, 3])
+    assert answered(record, -7.5, 0.0) == ([], [0, 5, 0])
+    # the fitted thresholds answer both evidence sentences and not the third
+    null, further = fit_span_thresholds([record])
+    assert answered(record, null, further)[1] == [5, 5, 5]
 
 
 def _random_records(rng: np.random.Generator, n: int) -> list[dict]:
@@ -208,19 +210,21 @@ def _random_records(rng: np.random.Generator, n: int) -> list[dict]:
     return records
 
 
-def test_the_fitted_null_threshold_is_the_best_any_threshold_reaches():
+def test_the_fitted_thresholds_beat_one_sentence_and_one_shared_threshold():
     rng = np.random.default_rng(0)
     for _ in range(200):
         records = _random_records(rng, int(rng.integers(1, 8)))
 
-        def f1(t: float) -> float:
-            return evidence_f1([answered(r, t)[1] for r in records])["evidence_f1"]
+        def f1(null: float, further: float) -> float:
+            return evidence_f1([answered(r, null, further)[1] for r in records])["evidence_f1"]
 
-        margins = [m for m in threshold_items(records)[0] if np.isfinite(m)]
+        margins = [m for r in records if r["margin"] is not None for m in (r["margin"], *(x[0] for x in r["more"]))]
         cuts = [-m for m in margins] + [-m + 1e-3 for m in margins] + [-1e9, 1e9]
-        assert f1(best_null_threshold(*threshold_items(records))) == pytest.approx(max(f1(t) for t in cuts))
+        best_single = max(f1(t, -np.inf) for t in cuts)
+        best_shared = max(f1(t, t) for t in cuts)
+        assert f1(*fit_span_thresholds(records)) >= max(best_single, best_shared) - 1e-12
 
 
 def test_a_nan_margin_answers_nothing():
     record = {"span": [0, 1, "a"], "margin": float("nan"), "counts": [1, 1, 1]}
-    assert answered(record, 0.0) == ([], [0, 1, 0])
+    assert answered(record, 0.0, 0.0) == ([], [0, 1, 0])

@@ -5,8 +5,9 @@ Every predictor here produces the records the agents' tasks produce (training.ta
 
 - criteria: one sentence classifier per criterion (TF-IDF + logistic regression);
 - evidence, share, joint: a post classifier (TF-IDF + one-vs-rest logistic regression over the nine symptoms) for
-  the symptom decisions, and as the evidence of (post, criterion) every sentence of the post (split by pysbd) whose
-  log-odds under the criterion's sentence classifier clear the null threshold, as the sentence span unit answers.
+  the symptom decisions, and as the evidence of (post, criterion) the sentences of the post (split by pysbd) that
+  the criterion's sentence classifier answers under the null and further thresholds, as the sentence span unit
+  answers.
 
 As for the models, thresholds are fitted on predictions of data the classifiers did not train on: the val column
 trains on train and fits on val (as a trial does); the test column trains on train+val (as refit does) and takes
@@ -38,7 +39,7 @@ from psy_agents.evaluation.scoring import SCALAR_METRICS, calibrates, fit_thresh
 
 Row = dict[str, Any]
 EVAL_SPLITS = ("val", "test")
-FLOOR_THRESHOLDS = {"decision": 0.5, "null": 0.0, "calib_scale": 1.0, "calib_bias": 0.0}
+FLOOR_THRESHOLDS = {"decision": 0.5, "null": 0.0, "further": 0.0, "calib_scale": 1.0, "calib_bias": 0.0}
 _LOGIT_CAP = 50.0
 
 

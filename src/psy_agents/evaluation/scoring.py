@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from psy_agents.evaluation.metrics import best_threshold, classification_metrics, post_level_metrics, symptom_f1
-from psy_agents.evaluation.spans import answered, best_null_threshold, evidence_f1, squad_v2_scores, threshold_items
+from psy_agents.evaluation.spans import answered, evidence_f1, fit_span_thresholds, squad_v2_scores
 
 # The top-level scalar validation metrics of each agent: what an HPO objective may name. Every agent's selection
 # metric (HPO objective, early stopping, CV, refit, baseline) is `primary`; see `score`.
@@ -64,18 +64,19 @@ def _references(prediction: dict) -> list[str]:
 def fit_thresholds(agent: str, records: list[dict], calibrate: bool) -> dict[str, float]:
     """Thresholds and calibration fitted on records of data the model did not train on.
 
-    null (span agents): the answer-vs-null threshold with the best evidence F1; calibration: Platt scaling if
+    null and further (span agents): the answer-vs-null thresholds of a pair's best span and of its further
+    sentences, with the best evidence F1 (`fit_span_thresholds`); calibration: Platt scaling if
     `calibrate` (needs_calibration), else none; decision: the threshold on the calibrated P(label 1) with the best
     symptom_f1 (per sentence for criteria, per post for the span agents, the post-level symptom macro F1).
     """
-    null = 0.0
+    null = further = 0.0
     if agent != "criteria":
-        null = best_null_threshold(*threshold_items([r for r in records if r["scored"]]))
+        null, further = fit_span_thresholds([r for r in records if r["scored"]])
     logits = _logits(agent, records, null)
     labels = [r["label"] for r in records]
     scale, bias = _platt(logits, labels) if calibrate else (1.0, 0.0)
     decision = best_threshold(labels, sigmoid(scale * logits + bias), [r["symptom"] for r in records])
-    return {"decision": decision, "null": null, "calib_scale": scale, "calib_bias": bias}
+    return {"decision": decision, "null": null, "further": further, "calib_scale": scale, "calib_bias": bias}
 
 
 def score(agent: str, records: list[dict], thresholds: dict[str, float]) -> tuple[dict, list[dict]]:
@@ -98,7 +99,7 @@ def score(agent: str, records: list[dict], thresholds: dict[str, float]) -> tupl
     if agent == "criteria":
         return {"primary": symptom, **cls, "thresholds": thresholds}, predictions
     for pred in predictions:
-        pred["answer"], pred["answer_counts"] = answered(pred, null)
+        pred["answer"], pred["answer_counts"] = answered(pred, null, thresholds["further"])
     scored = [p for p in predictions if p["scored"]]
     evidence = evidence_f1([p["answer_counts"] for p in scored])
     squad = squad_v2_scores([" ".join(a[2] for a in p["answer"]) for p in scored], [_references(p) for p in scored])

@@ -160,32 +160,55 @@ def further_sentences(context: str, ranked: Sequence[tuple[float, int, int]], nu
     return more
 
 
-def answered(record: dict, null: float) -> tuple[list[list], list[int]]:
-    """The spans a span record answers under the null threshold, in text order, and their evidence counts
-    [predicted, gold, both]: its best span when its margin clears the threshold (`margin + null >= 0`), with every
-    further sentence (`more`, sentence unit) that clears it too; nothing otherwise."""
+def answered(record: dict, null: float, further: float) -> tuple[list[list], list[int]]:
+    """The spans a span record answers, in text order, and their evidence counts [predicted, gold, both]: its best
+    span when its margin clears the null threshold (`margin + null >= 0`), and then every further sentence (`more`,
+    sentence unit) whose margin clears the further threshold (`margin + further >= 0`); nothing otherwise."""
     gold = record["counts"][1]
     if record["margin"] is None or not record["margin"] + null >= 0:  # NaN (a diverged run) answers nothing
         return [], [0, gold, 0]
     spans, (predicted, _, both) = [record["span"]], record["counts"]
     for margin, start, end, text, words, in_gold in record.get("more", ()):
-        if margin + null >= 0:
+        if margin + further >= 0:
             spans.append([start, end, text])
             predicted, both = predicted + words, both + in_gold
     return sorted(spans), [predicted, gold, both]
 
 
-def threshold_items(records: Sequence[dict]) -> tuple[list[float], list[list[int]]]:
-    """best_null_threshold's margins and counts for span records: each record's best span (with its gold words)
-    and each further sentence (with none, so gold words count once per record)."""
-    margins, counts = [], []
-    for r in records:
-        margins.append(r["margin"] if r["margin"] is not None else -np.inf)
-        counts.append(r["counts"])
-        for margin, _, _, _, words, in_gold in r.get("more", ()):
-            margins.append(margin)
-            counts.append([words, 0, in_gold])
-    return margins, counts
+def fit_span_thresholds(records: Sequence[dict]) -> tuple[float, float]:
+    """The (null, further) thresholds of `answered` with the best evidence F1 on held-out records.
+
+    A pair is answered when its best sentence beats "no answer" by the null threshold; a further sentence of an
+    answered pair by the further one, which may differ: an encoder whose further sentences score near its best
+    (joint's conditioned tokens) answers too many at one shared threshold. Each threshold is exact given the other
+    (`best_null_threshold`); two rounds of that from the one-sentence optimum and from the shared one, keeping the
+    better, so the fit never scores below either rule on the records it is fitted on.
+    """
+    tops = [r["margin"] if r["margin"] is not None else -np.inf for r in records]
+    further_items = [(r, m, [w, 0, b]) for r in records for m, _, _, _, w, b in r.get("more", ())]
+
+    def f1(null: float, further: float) -> float:
+        return evidence_f1([answered(r, null, further)[1] for r in records])["evidence_f1"]
+
+    def best_null(further: float) -> float:  # each pair's counts: its best span and the further ones answered
+        return best_null_threshold(tops, [answered(r, np.inf, further)[1] for r in records])
+
+    def best_further(null: float) -> float:  # the answered pairs' best spans are fixed: a base every cut adds to
+        base = np.sum([answered(r, null, -np.inf)[1] for r in records], axis=0)
+        items = [(m, c) for r, m, c in further_items if answered(r, null, -np.inf)[0]]
+        return best_null_threshold([m for m, _ in items], [c for _, c in items], base=base)
+
+    single = best_null(-np.inf)
+    shared = best_null_threshold(tops + [m for _, m, _ in further_items],
+                                 [r["counts"] for r in records] + [c for _, _, c in further_items])
+    fits = []
+    for null in (single, shared):
+        for _ in range(2):
+            further = best_further(null)
+            null = best_null(further)
+        fits.append((f1(null, further), null, further))
+    _, null, further = max(fits, key=lambda fit: fit[0])
+    return null, further
 
 
 def evidence_f1(counts: Sequence[Sequence[int]]) -> dict[str, float]:
@@ -203,14 +226,15 @@ def evidence_f1(counts: Sequence[Sequence[int]]) -> dict[str, float]:
     }
 
 
-def best_null_threshold(margins: Sequence[float], counts: Sequence[Sequence[int]]) -> float:
+def best_null_threshold(margins: Sequence[float], counts: Sequence[Sequence[int]],
+                        base: Sequence[float] = (0, 0, 0)) -> float:
     """The `null_threshold` of best_answers with the best evidence_f1.
 
     `margins[i]` = best span score - null score of item i (-inf without a valid span), `counts[i]` the
-    evidence_counts of answering it with that span; an item is answered iff margin + threshold >= 0. Further
-    sentences of a pair come as items of their own with no gold words (`threshold_items`). Answering the k
-    highest margins gives F1 = 2 * both / (predicted + all gold words), so every cut is scored at once; each cut is
-    placed midway between margins.
+    evidence_counts of answering it with that span; an item is answered iff margin + threshold >= 0, and `base`
+    holds counts every cut adds (what is answered whatever this threshold). Answering the k highest margins gives
+    F1 = 2 * both / (predicted + all gold words), so every cut is scored at once; each cut is placed midway between
+    margins.
     """
     m = np.asarray(margins, dtype=float)
     c = np.asarray(counts, dtype=float).reshape(-1, 3)
@@ -219,9 +243,9 @@ def best_null_threshold(margins: Sequence[float], counts: Sequence[Sequence[int]
         return 0.0
     order = np.argsort(-m[answerable], kind="stable")  # answer the k highest margins
     sorted_m = m[answerable][order]
-    pred = np.concatenate([[0.0], np.cumsum(c[answerable][order, 0])])
-    both = np.concatenate([[0.0], np.cumsum(c[answerable][order, 2])])
-    f1 = np.divide(2 * both, pred + c[:, 1].sum(), out=np.zeros_like(both), where=both > 0)
+    pred = base[0] + np.concatenate([[0.0], np.cumsum(c[answerable][order, 0])])
+    both = base[2] + np.concatenate([[0.0], np.cumsum(c[answerable][order, 2])])
+    f1 = np.divide(2 * both, pred + c[:, 1].sum() + base[1], out=np.zeros_like(both), where=both > 0)
     # Only cuts between distinct margins can be realised by a threshold.
     valid = np.concatenate([[True], sorted_m[:-1] > sorted_m[1:], [True]])
     k = int(np.argmax(np.where(valid, f1, -np.inf)))

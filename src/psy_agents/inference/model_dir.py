@@ -40,7 +40,7 @@ FITTED_BUFFERS = ("prior_shift", "max_answer_tokens", *(f"{name}_threshold" for 
 @dataclass
 class TrainedModel:
     """A loaded model directory: the agent model (eval mode, on the training code's device), its run config and
-    tokenizer. `thresholds` are the saved decision / null thresholds and calibration."""
+    tokenizer. `thresholds` are the saved decision / null / further thresholds and calibration."""
 
     run: RunConfig
     model: nn.Module

@@ -36,7 +36,7 @@ from psy_agents.evaluation.spans import best_answers, best_sentences, evidence_c
 from psy_agents.models.agents import criteria_axis
 from psy_agents.training.losses import ClassificationLoss, sentence_loss, span_loss
 
-THRESHOLD_BUFFERS = ("decision", "null", "calib_scale", "calib_bias")
+THRESHOLD_BUFFERS = ("decision", "null", "further", "calib_scale", "calib_bias")
 
 
 def _epoch_class_counts(labels: list[int], ratio: float) -> tuple[int, int, float]:
@@ -168,8 +168,8 @@ class _Task:
     def fixed_thresholds(self) -> dict[str, float]:
         """train.threshold set by hand: that decision threshold, no calibration, and for the span agents the
         answer-vs-null rule with the prior-shift correction of the subsampled no-answer windows."""
-        return {"decision": self.run.train.threshold, "null": self.subsample_shift, "calib_scale": 1.0,
-                "calib_bias": 0.0}
+        return {"decision": self.run.train.threshold, "null": self.subsample_shift,
+                "further": self.subsample_shift, "calib_scale": 1.0, "calib_bias": 0.0}
 
     def size_answers(self, model: nn.Module, features: Features, examples: list[dict]) -> None:
         """Span agents size their answers on the training split (SpanTask); classification has none."""
