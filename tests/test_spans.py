@@ -5,11 +5,11 @@ from psy_agents.evaluation.spans import (
     answered,
     best_answers,
     best_null_threshold,
-    fit_span_thresholds,
     best_sentences,
     evidence_counts,
     evidence_f1,
     exact_match,
+    fit_span_thresholds,
     further_sentences,
     normalize_answer,
     squad_v2_scores,
@@ -174,7 +174,7 @@ def test_best_sentences_ranks_every_candidate_with_its_best_window_score():
     assert answer["sentences"] == [(4.0, *b), (1.0, *c), (0.5, *a)]
 
 
-def test_a_record_answers_every_sentence_that_clears_the_null_threshold():
+def test_a_record_answers_its_best_sentence_and_the_further_ones_that_clear_their_threshold():
     post = "I walked. I am sad. I cry."
     golds = [(10, 19), (20, 26)]
     ranked = [(4.0, 10, 19), (1.0, 20, 26), (0.5, 0, 9)]
@@ -204,7 +204,8 @@ def _random_records(rng: np.random.Generator, n: int) -> list[dict]:
         if rng.random() < 0.1:  # no candidate at all
             records.append({"span": [-1, -1, ""], "margin": None, "counts": [0, gold, 0]})
             continue
-        records.append({"span": [0, 1, "a"], "margin": float(margins[0]), "counts": [int(words[0]), gold, in_gold[0]],
+        top = float("nan") if rng.random() < 0.05 else float(margins[0])  # a diverged run: nothing answered
+        records.append({"span": [0, 1, "a"], "margin": top, "counts": [int(words[0]), gold, in_gold[0]],
                         "more": [[float(m), 2 * j, 2 * j + 1, "b", int(w), g]
                                  for j, (m, w, g) in enumerate(zip(margins[1:], words[1:], in_gold[1:]), 1)]})
     return records

@@ -124,7 +124,7 @@ class TrainConfig:
     precision: Precision  # auto: bf16 autocast where the CPU/GPU has it natively
     threads: int  # torch intra-op threads; 0 = leave torch's default
     # Decision threshold on P(label=1); None = fitted after each epoch on the validation records (the best primary),
-    # with the span agents' answer-vs-null threshold and, where needed, the calibration (training.tasks).
+    # with the span agents' answer-vs-null thresholds and, where needed, the calibration (training.tasks).
     threshold: float | None
 
 

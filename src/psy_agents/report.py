@@ -241,7 +241,7 @@ def _page(title: str, agent: str, posts: list[PostView], scores: list[dict], hea
               '<mark class="g p">both</mark>' if tested else '<mark class="p">predicted evidence</mark>')
     unit = "sentence" if agent == "criteria" else "post"
     notes = (f"Decisions per {unit} at the model's threshold {thresholds['decision']:.3f}"
-             + ("; evidence: the spans the model answers (answer-vs-null threshold), whatever the decision"
+             + ("; evidence: the spans the model answers (answer-vs-null thresholds), whatever the decision"
                 if agent != "criteria" else "; evidence: the sentences decided to show the symptom"))
     options = "".join(f'<option value="{s}">{criterion_id(s)} {s}</option>' for s in SYMPTOMS)
     errors = ('<label><input type="checkbox" id="errors" onchange="applyFilter()"> posts with errors only</label>'

@@ -94,7 +94,7 @@ def best_sentences(
     and its answer the best-scoring sentence of any window, in best_answers' format (null_threshold left to the
     caller: `score` is None only when no window has a candidate). `sentences` adds every candidate sentence of the
     example as (score, start, end), a sentence read by several windows with its best score, best first: evidence
-    may be several sentences, and each is answered when its own score clears the null score."""
+    may be several sentences (`answered`)."""
     null = np.full(n_examples, np.inf)
     scores: list[dict[tuple[int, int], float]] = [{} for _ in range(n_examples)]
     for window, example in enumerate(feature_example_index):
@@ -185,7 +185,9 @@ def fit_span_thresholds(records: Sequence[dict]) -> tuple[float, float]:
     better, so the fit never scores below either rule on the records it is fitted on.
     """
     tops = [r["margin"] if r["margin"] is not None else -np.inf for r in records]
-    further_items = [(r, m, [w, 0, b]) for r in records for m, _, _, _, w, b in r.get("more", ())]
+    # further sentences of pairs a threshold can answer (a NaN best margin never is)
+    further_items = [(i, m, [w, 0, b]) for i, r in enumerate(records) if np.isfinite(tops[i])
+                     for m, _, _, _, w, b in r.get("more", ())]
 
     def f1(null: float, further: float) -> float:
         return evidence_f1([answered(r, null, further)[1] for r in records])["evidence_f1"]
@@ -194,9 +196,10 @@ def fit_span_thresholds(records: Sequence[dict]) -> tuple[float, float]:
         return best_null_threshold(tops, [answered(r, np.inf, further)[1] for r in records])
 
     def best_further(null: float) -> float:  # the answered pairs' best spans are fixed: a base every cut adds to
-        base = np.sum([answered(r, null, -np.inf)[1] for r in records], axis=0)
-        items = [(m, c) for r, m, c in further_items if answered(r, null, -np.inf)[0]]
-        return best_null_threshold([m for m, _ in items], [c for _, c in items], base=base)
+        alone = [answered(r, null, -np.inf) for r in records]
+        items = [(m, c) for i, m, c in further_items if alone[i][0]]
+        return best_null_threshold([m for m, _ in items], [c for _, c in items],
+                                   base=np.sum([counts for _, counts in alone], axis=0))
 
     single = best_null(-np.inf)
     shared = best_null_threshold(tops + [m for _, m, _ in further_items],
@@ -228,7 +231,8 @@ def evidence_f1(counts: Sequence[Sequence[int]]) -> dict[str, float]:
 
 def best_null_threshold(margins: Sequence[float], counts: Sequence[Sequence[int]],
                         base: Sequence[float] = (0, 0, 0)) -> float:
-    """The `null_threshold` of best_answers with the best evidence_f1.
+    """The `null_threshold` of best_answers with the best evidence_f1 (and either threshold of
+    `fit_span_thresholds`, given the other).
 
     `margins[i]` = best span score - null score of item i (-inf without a valid span), `counts[i]` the
     evidence_counts of answering it with that span; an item is answered iff margin + threshold >= 0, and `base`

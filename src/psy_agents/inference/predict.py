@@ -86,7 +86,7 @@ def _criteria_answers(trained: TrainedModel, posts: list[Post]) -> list[dict]:
 
 def _span_answers(trained: TrainedModel, posts: list[Post]) -> list[dict]:
     """Per (post, symptom): the probability and decision, and the evidence spans the model answers (its
-    answer-vs-null threshold), as the evidence F1 scores them: reported whatever the symptom decision."""
+    answer-vs-null thresholds), as the evidence F1 scores them: reported whatever the symptom decision."""
     threshold = trained.thresholds["decision"]
     examples = [{"post_id": str(i), "post": post.text, "answers": [], "label": 0, **_criterion(s)}
                 for i, post in enumerate(posts) for s in SYMPTOMS]

@@ -3,7 +3,7 @@
 A task turns examples into features, picks the training features of an epoch (negatives subsampled), computes the
 loss of a batch and turns a model's outputs into per-example records. Records hold nothing that depends on a
 threshold, so the same pure functions serve every split: `fit_thresholds` fits the decision threshold, the
-span agents' answer-vs-null threshold and the calibration on records of held-out data (a trial's validation split,
+span agents' answer-vs-null thresholds and the calibration on records of held-out data (a trial's validation split,
 stage C's out-of-fold predictions), and `score` computes the metrics. `CriteriaTask` classifies (sentence, criterion)
 pairs; `SpanTask` extracts evidence spans from windows of (criterion, post) and, for share/joint, also classifies
 each window; an example's classification logit is the maximum over its windows.
