@@ -34,7 +34,7 @@ from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.data.examples import select
 from psy_agents.data.sentences import sentence_spans
 from psy_agents.errors import InputError
-from psy_agents.evaluation.spans import evidence_counts, further_sentences, span_scored
+from psy_agents.evaluation.spans import evidence_counts, further_sentences, rank_sentences, span_scored
 from psy_agents.evaluation.scoring import SCALAR_METRICS, calibrates, fit_thresholds, score
 
 Row = dict[str, Any]
@@ -134,17 +134,17 @@ class PostBaseline:
         post_logit = self.posts.decision_function(texts).reshape(len(texts), -1) + self.shift
         # every sentence of every post, scored once per criterion in one call
         sentences = [(post_id, s, e) for post_id, i in index.items() for s, e in sentence_spans(texts[i])]
-        ranked: dict[tuple[Any, str], list[tuple[float, int, int]]] = defaultdict(list)
+        scored_sentences: dict[tuple[Any, str], list[tuple[float, int, int]]] = defaultdict(list)
         for symptom, model in self.sentences.items():
             scores = model.log_odds([texts[index[post_id]][s:e] for post_id, s, e in sentences])
             for (post_id, s, e), z in zip(sentences, scores, strict=True):
-                ranked[post_id, symptom].append((float(z), s, e))
+                scored_sentences[post_id, symptom].append((float(z), s, e))
         scored = set(span_scored(rows))
         records = []
         for j, row in enumerate(rows):
             i = index[row["post_id"]]
             golds = [(g["start"], g["end"]) for g in row["answers"]]
-            found = sorted(ranked.get((row["post_id"], row["symptom"]), ()), key=lambda c: (-c[0], c[1]))
+            found = rank_sentences(scored_sentences.get((row["post_id"], row["symptom"]), ()))
             span = (found[0][1], found[0][2]) if found else None
             records.append({
                 "post_id": row["post_id"], "symptom": row["symptom"], "label": row["label"], "scored": j in scored,

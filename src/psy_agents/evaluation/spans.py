@@ -12,7 +12,7 @@ import bisect
 import collections
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -107,7 +107,7 @@ def best_sentences(
     for example, found in enumerate(scores):
         if not np.isfinite(null[example]):
             raise ValueError(f"best_sentences: example {example} has no window")
-        ranked = sorted(((z, *span) for span, z in found.items()), key=lambda c: (-c[0], c[1]))
+        ranked = rank_sentences((z, *span) for span, z in found.items())
         score, start, end = ranked[0] if ranked else (None, -1, -1)
         answers.append({"text": contexts[example][start:end] if ranked else "", "start": start, "end": end,
                         "score": score, "null_score": float(null[example]), "sentences": ranked})
@@ -141,6 +141,12 @@ def evidence_counts(context: str, predicted: tuple[int, int] | None, golds: Sequ
     gold = words.of(*golds)
     pred = words.of(predicted) if predicted is not None else set()
     return [len(pred), len(gold), len(pred & gold)]
+
+
+def rank_sentences(candidates: Iterable[tuple[float, int, int]]) -> list[tuple[float, int, int]]:
+    """Candidate sentences (score, start, end) best first, a tie in text order: the order `further_sentences`
+    counts new words in."""
+    return sorted(candidates, key=lambda c: (-c[0], c[1]))
 
 
 def further_sentences(context: str, ranked: Sequence[tuple[float, int, int]], null_score: float,
