@@ -18,6 +18,7 @@ from conftest import (
 )
 
 from psy_agents.data.io import read_jsonl
+from psy_agents.data.sentences import sentence_spans
 
 
 def outputs(project: Path) -> dict:
@@ -61,7 +62,8 @@ def test_examples_and_answer_spans(project):
     write_release(project / "data" / "redsm5", posts, rows)
     out = run_ok(project)
     assert len(out["evidence"]) == 60 * 9
-    assert len(out["criteria"]) == len(rows) * 9
+    sentences = sum(len(sentence_spans(text)) for _, text in posts)
+    assert len(out["criteria"]) == sentences * 9 > len(rows) * 9
     for ex in out["evidence"]:
         assert ex["label"] == int(bool(ex["answers"]))  # every sentence matched here
         for answer in ex["answers"]:
@@ -72,6 +74,28 @@ def test_examples_and_answer_spans(project):
     assert out["report"]["splits"]["train"]["posts"] + out["report"]["splits"]["val"]["posts"] + out["report"][
         "splits"
     ]["test"]["posts"] == 60
+
+
+def test_every_sentence_of_a_post_is_a_criteria_example(project):
+    """The release is annotated exhaustively: a sentence no annotation row covers is a negative for all nine
+    criteria, and the criteria examples hold every sentence as `predict` splits it, with its offsets."""
+    posts, rows = synthetic_release(60)
+    write_release(project / "data" / "redsm5", posts, rows)
+    out = run_ok(project)
+    by_sentence: dict[tuple, list[dict]] = {}
+    for ex in out["criteria"]:
+        by_sentence.setdefault((ex["post_id"], ex["start"], ex["end"]), []).append(ex)
+    annotated = {(r[0], r[2]): r for r in rows}
+    for post_id, text in posts:
+        for start, end in sentence_spans(text):
+            examples = by_sentence[(post_id, start, end)]
+            assert len(examples) == 9 and all(ex["sentence"] == text[start:end] for ex in examples)
+            row = annotated.get((post_id, text[start:end]))
+            positives = {ex["symptom"] for ex in examples if ex["label"]}
+            assert positives == ({row[3]} if row and row[4] == 1 else set()), (post_id, text[start:end])
+    counts = out["report"]["match"]["criteria_sentences"]
+    assert counts["sentences"] == len(by_sentence) == counts["annotated"] + counts["unannotated"]
+    assert counts["annotated"] == len(rows) and counts["unannotated"] > len(rows)
 
 
 def test_rerun_is_byte_identical(project):
@@ -113,7 +137,8 @@ def test_quirks_are_handled_and_counted(project):
     unmatched = [e for e in out["evidence"] if e["post_id"] == rows[3][0] and e["symptom"] == "FATIGUE"]
     assert unmatched[0]["label"] == 1 and unmatched[0]["answers"] == []
     # the conflicting duplicate keeps status 1: the sentence stays a positive example
-    assert any(e["sentence_id"] == rows[1][1] and e["symptom"] == rows[1][3] and e["label"] for e in out["criteria"])
+    assert any(e["post_id"] == rows[1][0] and e["sentence"] == rows[1][2] and e["symptom"] == rows[1][3]
+               and e["label"] for e in out["criteria"])
     # the metrics file keeps the headline counts of the report
     splits = {name: m["splits"][name]["criteria_examples"] for name in ("train", "val", "test")}
     assert out["metrics"] == {"posts": 61, **splits, "unmatched": 1, "dropped": 5}
@@ -230,7 +255,9 @@ def test_public_sample_goes_through_and_reports_match_levels(project):
     out = run_ok(project)
     levels = out["report"]["match"]["sentences"]
     sentences = {(e["post_id"], e["sentence_id"]) for e in out["criteria"]}
-    assert sum(levels.values()) == len(sentences) > 0
+    counts = out["report"]["match"]["criteria_sentences"]
+    assert counts["unlocated_annotated"] == levels["unmatched"]  # kept as examples of their own text
+    assert len(sentences) == counts["sentences"] + counts["unlocated_annotated"] > sum(levels.values()) > 0
     print("public sample match levels:", levels)
     for ex in out["evidence"]:
         for answer in ex["answers"]:

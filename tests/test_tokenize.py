@@ -213,3 +213,28 @@ def test_default_max_answer_tokens_is_the_longest_train_gold_span(tiny_backbone)
     negatives = [ex for ex in evidence if not ex["answers"]]
     with pytest.raises(InputError, match="max_answer_tokens is null"):
         task.size_answers(holder, task.features(negatives, cache=False), negatives)
+
+
+def test_heads_epoch_encodes_only_sentences_holding_a_drawn_pair(tiny_backbone):
+    """Every sentence is a criteria example, most of them negative for all nine criteria: an epoch draws
+    neg_ratio x as many negative (sentence, criterion) pairs as positives and encodes only the sentences that hold
+    a kept pair, every positive one among them."""
+    from psy_agents.data.criteria_text import criterion_id, description
+
+    examples = [
+        {"post_id": f"p{i // 10}", "sentence_id": f"p{i // 10}:{i % 10}", "sentence": f"Sentence number {i} here.",
+         "symptom": s, "criterion": criterion_id(s), "criterion_text": description(s),
+         "label": int(i % 10 == 0 and s == SYMPTOMS[i // 10 % 9])}
+        for i in range(200) for s in SYMPTOMS
+    ]
+    run = run_cfg("criteria", {"model": {"backbone": tiny_backbone, "criterion_input": "heads"},
+                               "train": {"neg_ratio": 2.0}})
+    task = make_task(run, load_tokenizer(tiny_backbone))
+    features = task.features(examples, cache=False)
+    view, indices = task.epoch(features, np.random.default_rng(0))
+    keep, labels = np.asarray(view.columns["keep"]), np.asarray(features.columns["labels"])
+    positives = int(labels.sum())
+    assert positives == 20
+    assert int((keep * labels).sum()) == positives and int((keep * (1 - labels)).sum()) == 2 * positives
+    assert indices == sorted(np.flatnonzero(keep.any(axis=1)).tolist())
+    assert set(np.flatnonzero(labels.any(axis=1))) <= set(indices) and len(indices) < len(features) // 2

@@ -26,6 +26,7 @@ import pandas as pd
 from psy_agents.config import DataConfig, SplitConfig
 from psy_agents.data.criteria_text import CRITERIA, NO_SYMPTOMS, SYMPTOMS, criterion_id, description
 from psy_agents.data.matching import LEVELS, find_sentence
+from psy_agents.data.sentences import overlaps_gold, sentence_spans
 from psy_agents.data.release import ANNOTATIONS_FILE, read_release
 from psy_agents.data.splits import group_pattern, post_groups, split_posts
 from psy_agents.data.tokenize import encode_spans, encode_spans_heads, longest_answer_tokens
@@ -126,22 +127,7 @@ def build_examples(posts: pd.DataFrame, rows: pd.DataFrame, cfg: DataConfig) -> 
 
     present = rows[rows["status"] == 1]
     positive = set(zip(present["post_id"], present["sentence_id"], present["DSM5_symptom"], strict=True))
-    criteria = []
-    for post_id, sentence_id, sentence in sorted(
-        sentences.itertuples(index=False), key=lambda r: (r[0], _natural_key(r[1]))
-    ):
-        for symptom in SYMPTOMS:
-            criteria.append(
-                {
-                    "post_id": post_id,
-                    "sentence_id": sentence_id,
-                    "sentence": sentence,
-                    "symptom": symptom,
-                    "criterion": criterion_id(symptom),
-                    "criterion_text": description(symptom),
-                    "label": int((post_id, sentence_id, symptom) in positive),
-                }
-            )
+    criteria, sentence_report = sentence_examples(text_of, sentences, span_of, positive)
 
     spans: dict[tuple[str, str], set[tuple[int, int]]] = defaultdict(set)
     post_symptoms: dict[str, set[str]] = {post_id: set() for post_id in text_of}
@@ -177,8 +163,65 @@ def build_examples(posts: pd.DataFrame, rows: pd.DataFrame, cfg: DataConfig) -> 
             1 for (post_id, symptom) in {(p, s) for p, _, s in positive} if not spans.get((post_id, symptom))
         ),
         "posts_without_symptoms": symptom_free,
+        "criteria_sentences": sentence_report,
     }
     return criteria, evidence, {p: frozenset(s) for p, s in post_symptoms.items()}, report
+
+
+def _criteria_rows(post_id: str, sentence_id: str, sentence: str, span: tuple[int, int] | None,
+                   symptoms: set[str], annotated: bool) -> list[dict]:
+    return [
+        {
+            "post_id": post_id,
+            "sentence_id": sentence_id,
+            "sentence": sentence,
+            "start": span[0] if span else None,
+            "end": span[1] if span else None,
+            "annotated": annotated,  # an annotation row covers it (the only sentences the release's rows list)
+            "symptom": symptom,
+            "criterion": criterion_id(symptom),
+            "criterion_text": description(symptom),
+            "label": int(symptom in symptoms),
+        }
+        for symptom in SYMPTOMS
+    ]
+
+
+def sentence_examples(text_of: dict[str, str], sentences: pd.DataFrame, span_of: dict, positive: set) -> tuple:
+    """Criteria examples over EVERY sentence of a post, as `predict` splits it (pysbd): the release is annotated
+    exhaustively, so a sentence no status-1 row covers is a negative for all nine criteria. A pysbd sentence takes
+    the symptoms of every located annotated sentence it overlaps (`overlaps_gold`: the annotators and the splitter
+    may cut differently); an annotated sentence no level located keeps an example of its own text, since it was
+    labelled. Sentence ids are `{post_id}:{k}` for the k-th pysbd sentence, the release's id otherwise."""
+    annotated: dict[str, list[tuple[str, tuple[int, int]]]] = defaultdict(list)
+    unlocated = []
+    for post_id, sentence_id, sentence in sorted(sentences.itertuples(index=False),
+                                                 key=lambda r: (r[0], _natural_key(r[1]))):
+        span = span_of[(post_id, sentence_id)]
+        if span is None:
+            unlocated.append((post_id, sentence_id, sentence))
+        else:
+            annotated[post_id].append((sentence_id, span))
+    by_post: dict[str, list[dict]] = defaultdict(list)
+    counts: Counter[str] = Counter()
+    for post_id in sorted(text_of):
+        text = text_of[post_id]
+        for k, span in enumerate(sentence_spans(text)):
+            covering = [sid for sid, gold in annotated[post_id] if overlaps_gold(span, [gold])]
+            symptoms = {s for s in SYMPTOMS for sid in covering if (post_id, sid, s) in positive}
+            counts["sentences"] += 1
+            counts["annotated" if covering else "unannotated"] += 1
+            counts["positive"] += bool(symptoms)
+            by_post[post_id] += _criteria_rows(post_id, f"{post_id}:{k}", text[span[0]:span[1]], span, symptoms,
+                                               bool(covering))
+    for post_id, sentence_id, sentence in unlocated:
+        symptoms = {s for s in SYMPTOMS if (post_id, sentence_id, s) in positive}
+        counts["unlocated_annotated"] += 1
+        counts["positive"] += bool(symptoms)
+        by_post[post_id] += _criteria_rows(post_id, sentence_id, sentence, None, symptoms, True)
+    criteria = [ex for post_id in sorted(by_post) for ex in by_post[post_id]]
+    report = {key: counts[key] for key in ("sentences", "annotated", "unannotated", "unlocated_annotated", "positive")}
+    return criteria, report
 
 
 def split_report(

@@ -122,9 +122,10 @@ class _Task:
 
     def epoch(self, features: Features, rng: np.random.Generator) -> tuple[Features, list[int]]:
         """The epoch's training view and the features to train on. pair: every positive pair and a fresh draw of
-        at most neg_ratio x as many negatives. heads: every text (one pass answers all nine criteria), with the same
-        draw over its (text, criterion) pairs deciding which ones enter the loss (`keep`); so both formulations
-        train on one class balance and share one prior-shift correction."""
+        at most neg_ratio x as many negatives. heads: the same draw over the (text, criterion) pairs decides which
+        ones enter the loss (`keep`), and the epoch encodes the texts that hold a kept pair (one pass answers all
+        nine criteria); so both formulations train on one class balance and share one prior-shift correction, and
+        the many all-negative sentences of a post cost an epoch only when drawn."""
         if not self.heads:
             return features, _subsample(features.columns["labels"], self.run.train.neg_ratio, rng)
         targets = self._targets(features)
@@ -133,7 +134,7 @@ class _Task:
         kept = _subsample(labels, self.run.train.neg_ratio, rng)
         keep = np.zeros(targets.shape, dtype=int)
         keep[windows[kept], slots[kept]] = 1
-        return Features({**features.columns, "keep": keep.tolist()}), list(range(len(features)))
+        return Features({**features.columns, "keep": keep.tolist()}), np.flatnonzero(keep.any(axis=1)).tolist()
 
     def _targets(self, features: Features) -> np.ndarray:
         """heads: [texts, 9], which (text, criterion) pairs have a training target (an example here)."""
