@@ -48,7 +48,7 @@ from psy_agents.data.criteria_text import SYMPTOMS, criterion_id
 
 DEFAULT_OUT = "data/demo"
 DEFAULT_SEED = 13
-DEFAULT_POSTS = 400
+DEFAULT_POSTS = 360
 
 POSTS_FILE = "redsm5_posts.csv"
 ANNOTATIONS_FILE = "redsm5_annotations.csv"
