@@ -26,7 +26,7 @@ SECTION_OF = {
     config.ModelConfig: "model", config.TrainConfig: "train", config.AugmentConfig: "augment",
     config.BaselineConfig: "baseline", config.TfidfConfig: "tfidf", config.HpoConfig: "hpo",
     config.StageAConfig: "hpo.a", config.StageBConfig: "hpo.b", config.StageCConfig: "hpo.c",
-    config.RefitConfig: "refit",
+    config.RefitConfig: "refit", config.BootstrapConfig: "bootstrap",
 }
 
 

@@ -9,8 +9,10 @@ from conftest import defaults, write_params
 
 from psy_agents import baseline
 from psy_agents.config import BaselineConfig
+from psy_agents.data.io import read_jsonl
 from psy_agents.data.sentences import sentence_spans
 from psy_agents.data.criteria_text import SYMPTOMS, criterion_id, description
+from psy_agents.evaluation import scoring
 from psy_agents.evaluation.scoring import fit_thresholds, score
 
 STAGE = Path(__file__).resolve().parents[1] / "stages" / "baseline.py"
@@ -55,12 +57,13 @@ CFG = defaults(BaselineConfig, max_features=500)
 
 
 def _report(agent: str) -> dict:
-    return baseline.baseline_report(agent, CRITERIA if agent == "criteria" else EVIDENCE, CRITERIA, SPLITS, CFG)
+    return baseline.baseline_report(agent, CRITERIA if agent == "criteria" else EVIDENCE, CRITERIA, SPLITS, CFG)[0]
 
 
 @pytest.mark.parametrize("agent", ["criteria", "share"])
 def test_classifiers_never_see_test_posts_nor_thresholds_test_rows(monkeypatch, agent):
-    """The test column trains on train+val and takes its thresholds from out-of-fold predictions."""
+    """The test column trains on train+val and takes its thresholds from out-of-fold predictions; the val column
+    is cross-fitted, as a trial's val figures are: each half of the val posts is fitted on, the other decided."""
     fitted, thresholded = [], []
     real_vectorizer, real_fit = baseline._vectorizer, baseline.fit_thresholds
 
@@ -71,25 +74,46 @@ def test_classifiers_never_see_test_posts_nor_thresholds_test_rows(monkeypatch, 
         return v
 
     monkeypatch.setattr(baseline, "_vectorizer", vectorizer)
-    monkeypatch.setattr(baseline, "fit_thresholds",
-                        lambda agent, records, calibrate: thresholded.append(records) or real_fit(agent, records,
-                                                                                                 calibrate))
+    def spy(agent, records, calibrate):
+        thresholded.append(records)
+        return real_fit(agent, records, calibrate)
+
+    monkeypatch.setattr(baseline, "fit_thresholds", spy)
+    monkeypatch.setattr(scoring, "fit_thresholds", spy)  # what cross_fitted calls
     _report(agent)
     assert fitted and all(TEST_ONLY_WORD not in text for texts in fitted for text in texts)
     assert any("park" in text for texts in fitted for text in texts)
-    assert len(thresholded) == 2  # val (fitted on val records) and test (on out-of-fold records)
+    assert len(thresholded) == 3  # the two halves of val, then test's (on out-of-fold records)
+    halves = [{r["post_id"] for r in records} for records in thresholded[:2]]
+    assert not halves[0] & halves[1] and halves[0] | halves[1] == set(SPLITS["val"])
     assert all(r["post_id"] not in SPLITS["test"] for records in thresholded for r in records)
-    assert {r["post_id"] for r in thresholded[1]} == set(SPLITS["train"] + SPLITS["val"])
+    assert {r["post_id"] for r in thresholded[2]} == set(SPLITS["train"] + SPLITS["val"])
+
+
+# What the floors that answer something score here (val and test alike: five posts with one symptom sentence each,
+# a different symptom each, and one post without): always_positive decides every (text, criterion) 1, so a symptom
+# scores F1 = 2 TP / (2 TP + FP) over its texts: criteria 2 / (2 + 10) over the 11 sentences, share and joint
+# 2 / (2 + 5) over the 6 posts with no evidence (halved); every_sentence answers all 648 words of the 54 (post,
+# criterion) pairs, 30 of them gold: evidence F1 60 / 678, and share and joint add the decisions' 2 / 7 to it.
+# The evidence agent decides by answering, so its always_positive is every_sentence.
+ANSWERING_FLOORS = {
+    "criteria": {"always_positive": 1 / 6},
+    "evidence": {"always_positive": 60 / 678, "every_sentence": 60 / 678},
+    "share": {"always_positive": 1 / 7, "every_sentence": (2 / 7 + 60 / 678) / 2},
+    "joint": {"always_positive": 1 / 7, "every_sentence": (2 / 7 + 60 / 678) / 2},
+}
 
 
 @pytest.mark.parametrize("agent", ["criteria", "evidence", "share", "joint"])
-def test_every_entry_has_a_primary_floors_score_zero_and_tfidf_beats_them(agent):
+def test_every_entry_has_a_primary_floors_score_low_and_tfidf_beats_them(agent):
     report = _report(agent)
     floors = {"majority", "predict_nothing"} | ({"always_no_answer"} if agent != "criteria" else set())
     for split in ("val", "test"):
-        assert set(report[split]) == {"tfidf"} | floors
+        assert set(report[split]) == {"tfidf"} | floors | set(ANSWERING_FLOORS[agent])
         for floor in floors:
             assert report[split][floor] == {"primary": 0.0}
+        for floor, primary in ANSWERING_FLOORS[agent].items():
+            assert report[split][floor]["primary"] == pytest.approx(primary) and primary < 0.2
         # The symptom words are perfectly predictive here, so TF-IDF must beat every floor.
         assert report[split]["tfidf"]["primary"] > 0.5
     if agent != "criteria":
@@ -133,10 +157,18 @@ def test_stage_writes_the_rounded_report_and_the_tfidf_primaries_as_metrics(tmp_
     primary = report["test"]["tfidf"]["primary"]
     assert primary == round(primary, 4)
     assert ("post" in report["test"]["tfidf"]) == (agent != "criteria")
-    assert all(floor["primary"] == 0.0 for split in ("val", "test") for name, floor in report[split].items()
-               if name != "tfidf")  # a trivial predictor scores 0: the metrics leave the floors out
+    assert all(floor["primary"] < 0.2 for split in ("val", "test") for name, floor in report[split].items()
+               if name != "tfidf")  # trivial predictors score low: the metrics leave the floors out
     metrics = json.loads((tmp_path / "metrics" / agent / "baseline.json").read_text())
-    assert metrics == {split: report[split]["tfidf"]["primary"] for split in ("val", "test")}
+    tfidf = report["test"]["tfidf"]
+    assert metrics == {"val": report["val"]["tfidf"]["primary"], "test": primary, "low": tfidf["primary_low"],
+                       "high": tfidf["primary_high"]}
+    assert metrics["low"] <= primary <= metrics["high"]
+    # refit's reference: the TF-IDF test predictions, one per test example, with the decisions the primary counts
+    predictions = read_jsonl(tmp_path / "outputs" / agent / "baseline" / "test_predictions.jsonl")
+    examples = CRITERIA if agent == "criteria" else EVIDENCE
+    assert len(predictions) == len([r for r in examples if r["post_id"] in SPLITS["test"]])
+    assert all(p["decision"] in (0, 1) for p in predictions)
 
 
 def test_stage_rejects_unknown_param_with_one_line(tmp_path, monkeypatch, capsys):

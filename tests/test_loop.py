@@ -10,6 +10,7 @@ from conftest import run_cfg, tiny_examples
 from psy_agents.errors import InputError
 from psy_agents.training.loop import DivergedError, train
 from psy_agents.training import loop
+from psy_agents.evaluation import scoring
 from psy_agents.evaluation.scoring import fit_thresholds
 from psy_agents.training.tasks import needs_calibration, thresholds_of
 
@@ -164,6 +165,36 @@ def test_thresholds_are_fitted_on_validation_records_never_on_training_rows(tiny
     fitted_on.clear()
     fixed = train(tiny_run("share", tiny_backbone, epochs=1, threshold=0.3), train_ex, val_ex)
     assert fixed.best_metrics["thresholds"]["decision"] == pytest.approx(0.3) and not fitted_on
+
+
+def test_reported_val_metrics_never_count_a_prediction_decided_by_a_fit_on_its_own_post(tiny_backbone, monkeypatch):
+    """Stage B's objectives (primary up, ECE down), early stopping, pruning and CV fold scores read the epoch's val
+    metrics. Scored on the records its thresholds and Platt calibration were fitted on, a label-smoothed run would
+    have an ECE near 0 by construction: every prediction they count is decided by a fit on other posts."""
+    _, evidence = tiny_examples()
+    train_ex, val_ex = split(evidence)
+    real_fit, real_decide, real_metrics = scoring.fit_thresholds, scoring.decide, scoring.metrics_of
+    counted = []  # (predictions, metrics) of every metrics computation
+    monkeypatch.setattr(scoring, "fit_thresholds", lambda agent, records, calibrate: {
+        **real_fit(agent, records, calibrate), "fitted_on": frozenset(r["post_id"] for r in records)})
+    monkeypatch.setattr(scoring, "decide", lambda agent, records, thresholds: [
+        {**p, "fitted_on": thresholds.get("fitted_on")} for p in real_decide(agent, records, thresholds)])
+
+    def metrics_of(agent, predictions):
+        counted.append((predictions, real_metrics(agent, predictions)))
+        return counted[-1][1]
+
+    monkeypatch.setattr(scoring, "metrics_of", metrics_of)
+    run = tiny_run("share", tiny_backbone, label_smoothing=0.1)
+    assert needs_calibration(run)
+    result = train(run, train_ex, val_ex)
+    assert len(counted) == len(result.history) == 2
+    for (predictions, metrics), epoch in zip(counted, result.history, strict=True):
+        assert epoch["val"]["ece"] == metrics["ece"] and epoch["val"]["primary"] == metrics["primary"]
+        assert sorted(p["post_id"] for p in predictions) == sorted(e["post_id"] for e in val_ex)
+        assert all(p["fitted_on"] is not None and p["post_id"] not in p["fitted_on"] for p in predictions)
+    # what the model keeps and predicts with is still fitted on every validation record
+    assert thresholds_of(result.model) == fit_thresholds("share", result.best_predictions, needs_calibration(run))
 
 
 def test_a_model_without_held_out_thresholds_is_never_scored(tiny_backbone):

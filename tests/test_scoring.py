@@ -1,8 +1,12 @@
 """Every agent's `primary` on hand-made records: a perfect predictor scores 1, the trivial ones 0."""
 
+import numpy as np
 import pytest
 
-from psy_agents.evaluation.scoring import fit_thresholds, score
+from psy_agents.data.criteria_text import SYMPTOMS
+from psy_agents.errors import InputError
+from psy_agents.evaluation import scoring
+from psy_agents.evaluation.scoring import cross_fitted, fit_thresholds, metrics_of, post_halves, score
 from psy_agents.evaluation.spans import evidence_counts, further_sentences
 
 POST = "I walked the dog. I cannot sleep at all. I feel worthless."
@@ -65,3 +69,57 @@ def test_an_answer_of_every_gold_sentence_is_an_exact_squad_match():
     metrics, (prediction,) = score("evidence", [record], FIXED)
     assert [a[:2] for a in prediction["answer"]] == [list(SLEEP), list(WORTH)]
     assert metrics["evidence_f1"] == 1.0 and metrics["exact"] == 1.0 and metrics["f1"] == 1.0
+
+
+def _halved_records(rates: tuple[float, float]) -> list[dict]:
+    """Criteria records of 40 posts x 5 criteria with logits that carry no evidence (tiny noise), labels 1 at one
+    rate in the first cross-fitting half of the posts and another in the second."""
+    rng = np.random.default_rng(0)
+    records = [{"post_id": f"p{post:02d}", "sentence_id": 0, "symptom": symptom, "label": 0,
+                "logit": float(1e-3 * rng.normal())} for post in range(40) for symptom in SYMPTOMS[:5]]
+    for half, rate in zip(post_halves(records), rates, strict=True):
+        for i in half[: round(rate * len(half))]:
+            records[i]["label"] = 1
+    return records
+
+
+def test_post_halves_split_the_posts_in_two_whatever_the_record_order():
+    records = _halved_records((0.1, 0.6))
+    first, second = post_halves(records)
+    posts = [{records[i]["post_id"] for i in half} for half in (first, second)]
+    assert not posts[0] & posts[1] and len(posts[0]) == len(posts[1]) == 20
+    assert sorted(first + second) == list(range(len(records)))
+    shuffled = [records[i] for i in np.random.default_rng(1).permutation(len(records))]
+    assert [{shuffled[i]["post_id"] for i in half} for half in post_halves(shuffled)] == posts
+    with pytest.raises(InputError, match="at least 2"):
+        post_halves([r for r in records if r["post_id"] == "p00"])
+
+
+def test_cross_fitted_predictions_are_decided_by_thresholds_fitted_on_the_other_posts(monkeypatch):
+    real_fit, real_decide = scoring.fit_thresholds, scoring.decide
+    # each fit carries the posts it was fitted on into the predictions it decides
+    monkeypatch.setattr(scoring, "fit_thresholds", lambda agent, records, calibrate: {
+        **real_fit(agent, records, calibrate), "fitted_on": frozenset(r["post_id"] for r in records)})
+    monkeypatch.setattr(scoring, "decide", lambda agent, records, thresholds: [
+        {**p, "fitted_on": thresholds["fitted_on"]} for p in real_decide(agent, records, thresholds)])
+    records = _halved_records((0.1, 0.6))
+    _, predictions = cross_fitted("criteria", records, calibrate=True)
+    assert [p["post_id"] for p in predictions] == [r["post_id"] for r in records]  # in record order
+    assert all(p["post_id"] not in p["fitted_on"] for p in predictions)
+    halves = {frozenset(records[i]["post_id"] for i in half) for half in post_halves(records)}
+    assert {p["fitted_on"] for p in predictions} == halves
+
+
+def test_in_sample_platt_ece_is_near_zero_and_the_cross_fitted_ece_is_the_out_of_half_one():
+    """Evidence-free logits, label rates 0.1 and 0.6 in the two halves: Platt scaling fitted on all records gives
+    every record P = 0.35, the pooled rate, so the in-sample ECE is ~0 by construction; each half decided by the
+    other's fit gets the other's rate (0.6 where 0.1 is right, 0.1 where 0.6 is: ECE 0.5)."""
+    records = _halved_records((0.1, 0.6))
+    in_sample, _ = score("criteria", records, fit_thresholds("criteria", records, calibrate=True))
+    assert in_sample["ece"] < 1e-3
+    metrics, _ = cross_fitted("criteria", records, calibrate=True)
+    first, second = ([records[i] for i in half] for half in post_halves(records))
+    out_of_half = (score("criteria", second, fit_thresholds("criteria", first, calibrate=True))[1]
+                   + score("criteria", first, fit_thresholds("criteria", second, calibrate=True))[1])
+    assert metrics["ece"] == pytest.approx(metrics_of("criteria", out_of_half)["ece"])
+    assert metrics["ece"] == pytest.approx(0.5, abs=0.01)

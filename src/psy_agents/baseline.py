@@ -10,11 +10,13 @@ Every predictor here produces the records the agents' tasks produce (training.ta
   answers.
 
 As for the models, thresholds are fitted on predictions of data the classifiers did not train on: the val column
-trains on train and fits on val (as a trial does); the test column trains on train+val (as refit does) and takes
-its thresholds from out-of-fold predictions over the K folds of train+val (as refit takes stage C's).
+trains on train and is scored on val cross-fitted (thresholds fitted on one half of its posts decide the other, as a
+trial's val figures are); the test column trains on train+val (as refit does) and takes its thresholds from
+out-of-fold predictions over the K folds of train+val (as refit takes stage C's).
 Logistic regression gives log-odds directly; class_weight="balanced" multiplies the odds by n0/n1, which is undone
 exactly (as the agents' prior shift is). The floors predict the train majority class (0: no symptom), nothing at
-all, or "no answer" everywhere, with no threshold to fit.
+all, "no answer" everywhere, every criterion everywhere (`always_positive`), or every sentence of the post as the
+evidence of every criterion (`every_sentence`), with no threshold to fit: the first things a user would try.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from psy_agents.data.examples import select
 from psy_agents.data.sentences import sentence_spans
 from psy_agents.errors import InputError
 from psy_agents.evaluation.spans import evidence_counts, further_sentences, rank_sentences, span_scored
-from psy_agents.evaluation.scoring import SCALAR_METRICS, calibrates, fit_thresholds, score
+from psy_agents.evaluation.scoring import SCALAR_METRICS, calibrates, cross_fitted, fit_thresholds, score
 
 Row = dict[str, Any]
 EVAL_SPLITS = ("val", "test")
@@ -159,7 +161,9 @@ class PostBaseline:
 
 
 def floor_records(agent: str, rows: Sequence[Row], train_rows: Sequence[Row]) -> dict[str, list[Row]]:
-    """Records of the trivial predictors: the train majority class, predict nothing, always "no answer"."""
+    """Records of the trivial predictors: the train majority class, predict nothing, always "no answer", always
+    positive (every (text, criterion) decided 1), and for the span agents every sentence (every sentence of the
+    post answered for every criterion, decided 1)."""
     majority = _LOGIT_CAP if np.mean([r["label"] for r in train_rows]) > 0.5 else -_LOGIT_CAP
 
     scored = set(span_scored(rows)) if agent != "criteria" else set()
@@ -177,10 +181,27 @@ def floor_records(agent: str, rows: Sequence[Row], train_rows: Sequence[Row]) ->
             out.append(record)
         return out
 
-    floors = {"majority": constant(majority), "predict_nothing": constant(-_LOGIT_CAP)}
+    floors = {"majority": constant(majority), "predict_nothing": constant(-_LOGIT_CAP),
+              "always_positive": constant(_LOGIT_CAP)}
     if agent != "criteria":
         floors["always_no_answer"] = constant(majority)
+        floors["every_sentence"] = [_every_sentence(record, row["post"])
+                                    for record, row in zip(constant(_LOGIT_CAP), rows, strict=True)]
+        if agent == "evidence":  # its P(symptom) is its answer's margin: deciding a pair 1 is answering it
+            floors["always_positive"] = floors["every_sentence"]
     return floors
+
+
+def _every_sentence(record: Row, post: str) -> Row:
+    """A span record answering every sentence of the post: all tied at margin 0, which the floor's thresholds
+    answer, in the TF-IDF records' shape (best sentence, then `more`)."""
+    found = rank_sentences((0.0, start, end) for start, end in sentence_spans(post))
+    if not found:
+        return record
+    golds = [(g[0], g[1]) for g in record["gold"]]
+    start, end = found[0][1:]
+    return {**record, "span": [start, end, post[start:end]], "margin": 0.0,
+            "counts": evidence_counts(post, (start, end), golds), "more": further_sentences(post, found, 0.0, golds)}
 
 
 def headline(metrics: dict, agent: str) -> dict[str, Any]:
@@ -195,8 +216,9 @@ def headline(metrics: dict, agent: str) -> dict[str, Any]:
 def baseline_report(
     agent: str, examples: Sequence[Row], criteria_examples: Sequence[Row], splits: dict[str, Any],
     cfg: BaselineConfig,
-) -> dict[str, Any]:
-    """{val, test} -> {tfidf, majority, predict_nothing[, always_no_answer]}, each with its `primary`."""
+) -> tuple[dict[str, Any], list[Row]]:
+    """{val, test} -> {tfidf, majority, predict_nothing, always_positive[, always_no_answer, every_sentence]},
+    each with its `primary`; and the TF-IDF test predictions (refit's reference on the same test posts)."""
 
     def fit(post_ids: list[Any]):
         train = split_rows(examples, post_ids, "train")
@@ -210,12 +232,14 @@ def baseline_report(
     val_records = fit(train_ids)(split_rows(examples, val_ids, "val"))
     oof = [r for fold in splits["folds"] for r in fit(fold["train"])(split_rows(examples, fold["val"], "fold val"))]
     test_records = fit(train_ids + val_ids)(split_rows(examples, test_ids, "test"))
-    thresholds = {"val": fit_thresholds(agent, val_records, calibrates(agent)),
-                  "test": fit_thresholds(agent, oof, calibrates(agent))}
-    report = {}
-    for name, records, fitted_on in (("val", val_records, train_ids), ("test", test_records, train_ids + val_ids)):
+    # val: cross-fitted on its own records, as a trial's val figures are; test: under the out-of-fold thresholds
+    scored = {"val": cross_fitted(agent, val_records, calibrates(agent)),
+              "test": score(agent, test_records, fit_thresholds(agent, oof, calibrates(agent)))}
+    report, predictions = {}, {}
+    for name, fitted_on in (("val", train_ids), ("test", train_ids + val_ids)):
         rows = split_rows(examples, splits[name], name)
-        report[name] = {"tfidf": headline(score(agent, records, thresholds[name])[0], agent)}
+        metrics, predictions[name] = scored[name]
+        report[name] = {"tfidf": headline(metrics, agent)}
         for floor, floor_rows in floor_records(agent, rows, select(examples, fitted_on)).items():
             report[name][floor] = {"primary": score(agent, floor_rows, FLOOR_THRESHOLDS)[0]["primary"]}
-    return report
+    return report, predictions["test"]

@@ -386,3 +386,17 @@ class HpoConfig:
 @dataclass(frozen=True)
 class RefitConfig:
     epochs: int | None  # None: the mean best epoch of the CV winner's folds (hpo_c best.yaml)
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    """The cluster bootstrap over test posts (evaluation/bootstrap.py) of the baseline's and refit's test primary."""
+
+    draws: int  # resamples of the test posts; the percentile interval's ends need >= 1000
+    seed: int  # one seed for every stage, so refit's paired difference redraws the baseline's resamples
+    level: float  # the interval's coverage, e.g. 0.95
+
+    def __post_init__(self) -> None:
+        if self.draws < 1 or not 0 < self.level < 1:
+            raise InputError(f"bootstrap: draws={self.draws}, level={self.level}: use draws >= 1 (1000 or more "
+                             "for a 95% interval) and 0 < level < 1")

@@ -83,6 +83,12 @@ def _nlpaug(name: str, params: dict[str, Any]) -> Method:
         aug = cls(**{**params, **fixed})
     except TypeError as exc:
         raise InputError(f"augment.method_params.{name}: {exc}") from None
+    if name == "spelling":
+        # nlpaug's Spelling model dedupes each word's misspellings with list(set(...)), so their order, and with it
+        # the one a seeded draw picks, changed with PYTHONHASHSEED from process to process. Sorted, a draw depends
+        # on the seed only. The model is one per process, shared by every SpellingAug; sorting it is idempotent.
+        for options in aug.model.dict.values():
+            options.sort()
 
     def rewrite(word: str, rng: np.random.Generator) -> str | None:
         out = aug.augment(word)  # draws from python `random` / numpy's global RNG, seeded by the policy

@@ -44,11 +44,15 @@ def classification_metrics(
     prob: Sequence[float],
     threshold: float = 0.5,
     groups: Sequence[str] | None = None,
+    decided: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
-    """Binary metrics of one agent's predictions; `groups` (e.g. the symptom of each example) adds per-group F1."""
+    """Binary metrics of one agent's predictions; `groups` (e.g. the symptom of each example) adds per-group F1.
+
+    `decided`: the decisions, where they were not all made at one threshold (cross-fitted validation scores);
+    by default prob >= threshold."""
     y = np.asarray(y_true, dtype=int)
     p = np.asarray(prob, dtype=float)
-    pred = (p >= threshold).astype(int)
+    pred = (p >= threshold if decided is None else np.asarray(decided, dtype=bool)).astype(int)
     out: dict[str, Any] = {
         "macro_f1": float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0)),
         "binary_f1": _binary_f1(y, pred),
@@ -121,12 +125,14 @@ def post_level_metrics(
     y_true: Sequence[int],
     prob: Sequence[float],
     threshold: float = 0.5,
+    decided: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
     """Multi-label F1 over nine symptoms + NO_SYMPTOMS per post, from per (post, symptom) rows.
 
     The protocol of the ReDSM5 reference results: micro and macro F1 over the 10 post labels, at `threshold` (the
-    fitted one) and at 0.5 as the authors' notebooks compute them, beside the floor of predicting no symptom for
-    every post (NO_SYMPTOMS is then right for every post without one, so that floor is not 0).
+    fitted one; or the rows' own decisions `decided`, as in classification_metrics) and at 0.5 as the authors'
+    notebooks compute them, beside the floor of predicting no symptom for every post (NO_SYMPTOMS is then right for
+    every post without one, so that floor is not 0).
     """
     unknown = sorted(set(symptoms) - set(SYMPTOMS))
     if unknown:
@@ -142,7 +148,7 @@ def post_level_metrics(
                 float(f1_score(truth, pred, average="macro", zero_division=0)),
                 f1_score(truth, pred, average=None, zero_division=0))
 
-    micro, macro, per_label = scores(p >= threshold)
+    micro, macro, per_label = scores(p >= threshold if decided is None else np.asarray(decided, dtype=bool))
     micro_05, macro_05, _ = scores(p >= 0.5)
     floor_micro, floor_macro, _ = scores(np.zeros(p.size, dtype=bool))
     return {

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 from psy_agents.config import Precision, RunConfig
 from psy_agents.data.tokenize import MODEL_INPUTS, collate, length_batches
 from psy_agents.errors import InputError
-from psy_agents.evaluation.scoring import fit_thresholds, score
+from psy_agents.evaluation.scoring import cross_fitted, decide, fit_thresholds, score
 from psy_agents.models.agents import build_model, start_from_descriptions
 from psy_agents.models.backbone import load_tokenizer
 from psy_agents.training.optim import build_optimizer, build_scheduler
@@ -48,16 +49,38 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0  # 1-based; 0 when no validation split was given
     best_metrics: dict | None = None
-    best_predictions: list[dict] | None = None
+    best_predictions: list[dict] | None = None  # under the thresholds the model keeps; best_metrics are cross-fitted
     epochs_run: int = 0
     train_samples: int = 0
     seconds: float = 0.0
+    threads: int = 0  # torch's intra-op threads: reductions split by thread, so the numbers depend on it
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def deterministic_kernels(device: torch.device) -> None:
+    """Same inputs, same numbers, whatever else runs on the machine.
+
+    CPU: at a fixed thread count the kernels of these models are deterministic (measured: bit-identical records
+    across processes, PYTHONHASHSEED values and a machine loaded by other processes), so nothing is switched here;
+    torch's deterministic mode changes none of their results and would fill every torch.empty with NaN. The thread
+    count itself (train.threads; 0: torch's default, from the CPU affinity and OMP_NUM_THREADS / MKL_NUM_THREADS,
+    not from the load) does change the numbers. OMP_DYNAMIC=true would let OpenMP shrink the thread team with the
+    machine's load, and oneDNN's bf16 matmuls then return NaN: refused.
+    CUDA: torch's deterministic implementations where it has them (e.g. gather's backward instead of an atomic
+    scatter_add) and cuBLAS's fixed workspace; warn_only, so an op without one warns instead of stopping the run.
+    """
+    if os.environ.get("OMP_DYNAMIC", "").strip().lower() == "true":
+        raise InputError("OMP_DYNAMIC=true lets OpenMP shrink torch's thread team with the machine's load: results "
+                         "would depend on what runs beside the run, and bf16 matmuls return NaN; unset OMP_DYNAMIC")
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS first runs in the process
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
 
 
 def resolve_device() -> torch.device:
@@ -114,6 +137,8 @@ def train(
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     device = resolve_device()
+    deterministic_kernels(device)
+    log.info("%s: %d torch thread(s) (train.threads=%d)", run.agent, torch.get_num_threads(), cfg.threads)
     dtype = autocast_dtype(cfg.precision, device)
     autocast = partial(_autocast, device, dtype)
     tokenizer = load_tokenizer(run.model.backbone)
@@ -139,7 +164,7 @@ def train(
     scheduler = build_scheduler(optimizer, cfg, max(1, math.ceil(steps_per_epoch / cfg.grad_accum) * cfg.epochs))
     predict_fn = _predictor(run, tokenizer, device)
 
-    result = TrainResult(model=model)
+    result = TrainResult(model=model, threads=torch.get_num_threads())
     best_score, best_state, stale = -math.inf, None, 0
     bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=f"{run.agent}", disable=not progress, leave=False)
     for epoch in range(1, cfg.epochs + 1):
@@ -176,9 +201,16 @@ def train(
         metrics = predictions = None
         if val_features is not None:
             records = task.records(model, val_features, val_examples, predict_fn)
-            if cfg.threshold is None:  # fitted on validation records, never on examples the model trained on
+            if cfg.threshold is None:
+                # The thresholds the model keeps: fitted on all validation records, never on examples it trained
+                # on. The metrics that select and report the run are cross-fitted: scored on the records the
+                # thresholds were fitted on, primary would be inflated and a Platt-calibrated ECE near 0.
                 set_thresholds(model, fit_thresholds(run.agent, records, needs_calibration(run)))
-            metrics, predictions = score(run.agent, records, thresholds_of(model))
+                metrics = {**cross_fitted(run.agent, records, needs_calibration(run))[0],
+                           "thresholds": thresholds_of(model)}
+                predictions = decide(run.agent, records, thresholds_of(model))  # what the kept model predicts
+            else:  # fixed by hand: nothing is fitted on the records scored
+                metrics, predictions = score(run.agent, records, thresholds_of(model))
         result.history.append({"epoch": epoch, "train_loss": train_loss, "val": metrics})
         for callback in callbacks:
             callback(epoch, train_loss, metrics)
