@@ -80,7 +80,7 @@ def main() -> None:
     print(f"{'method':<18}{'sentences ms/1k':>16}{'posts ms/1k':>14}")
     for name in DEFAULTS:
         cfg = build(AugmentConfig, {**params["augment"], "enabled": True, "p_apply": 1.0, "ops_per_sample": 1,
-                                    "max_replace": 0.1, "methods": {name: 1.0}, "antonym_guard": False,
+                                    "max_replace": 0.1, "methods": {name: 1.0},
                                     "tfidf_dir": tfidf_dir}, "augment")
         aug = Augmenter(cfg, seed=0)
         if not aug.active:

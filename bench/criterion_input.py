@@ -97,10 +97,10 @@ class Probe:
                     self.train_feats.append(len(indices))
                 return view, indices
 
-            def stamped_records(model, feats, examples, predict_fn):
+            def stamped_records(model, feats, examples, predict_fn, readout):
                 self.score_starts.append(time.perf_counter())
                 self.val_feats.append(len(feats))
-                return records(model, feats, examples, predict_fn)
+                return records(model, feats, examples, predict_fn, readout)
 
             # instance attributes shadow the methods for this task only
             task.features, task.epoch, task.records = timed_features, stamped_epoch, stamped_records

@@ -111,7 +111,7 @@ def run_ours(args, train, val) -> dict:
     optimizer = (f"{type(optimizer).__name__}(fused={optimizer.defaults.get('fused')}, "
                  f"foreach={optimizer.defaults.get('foreach')}) [train.optimizer={run.train.optimizer}]")
     load = os.getloadavg()[0]
-    metrics, _ = loop.evaluate(run, result.model, val)
+    metrics, _ = loop.evaluate(run, result.model, result.readout, val, result.thresholds)
     return {
         "side": "ours", "load": load, "precision": "bf16 autocast" if dtype == torch.bfloat16 else "fp32",
         "samples": result.train_samples, "seconds": result.seconds, "f1": metrics["macro_f1"],

@@ -15,6 +15,10 @@ from psy_agents.data.io import read_json, write_json, write_metrics
 from psy_agents.errors import run_main
 from psy_agents.hpo.inputs import StageInputs, stage_inputs
 
+# In outputs/{agent}/hpo_{a,b}/summary.json only: metrics/ holds the objective values and the complete and pruned
+# counts, so that `dvc metrics show` stays one readable table
+DETAIL = ("fail", "epochs", "seconds")
+
 
 def search(inputs: StageInputs, stage: str) -> dict:
     """Stages A and B: run the study (workers may join), export top-K or Pareto front and trials.csv."""
@@ -32,7 +36,8 @@ def search(inputs: StageInputs, stage: str) -> dict:
         front, metrics = export_b(study, inputs.hpo.b, seconds)
         write_json(out / "pareto.json", front)
     trials_frame(study).to_csv(out / "trials.csv", index=False)
-    return metrics
+    write_json(out / "summary.json", metrics)
+    return {k: v for k, v in metrics.items() if k not in DETAIL}
 
 
 def crossval(inputs: StageInputs) -> dict:
@@ -44,14 +49,13 @@ def crossval(inputs: StageInputs) -> dict:
     start = time.monotonic()
     cv = cross_validate(inputs, front)
     winner = next(c for c in cv["candidates"] if c["trial"] == cv["winner"])
-    write_json(out / "cv.json", cv)
+    write_json(out / "cv.json", {**cv, "seconds": round(time.monotonic() - start, 1)})
     best = {"trial": winner["trial"], "params": winner["params"], "cv_mean": winner["mean"],
             "cv_std": winner["std"], "refit_epochs": refit_epochs(winner), "thresholds": winner["thresholds"]}
     out.mkdir(parents=True, exist_ok=True)
     (out / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=True), encoding="utf-8")
     # the winner's CV mean is the primary stage C selects on; every candidate's CV completes
-    return {"primary": winner["mean"], "complete": len(cv["candidates"]),
-            "seconds": round(time.monotonic() - start, 1)}
+    return {"primary": winner["mean"], "complete": len(cv["candidates"])}
 
 
 def main() -> None:

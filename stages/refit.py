@@ -21,13 +21,14 @@ from psy_agents.data.io import read_jsonl, write_json, write_jsonl, write_metric
 from psy_agents.errors import InputError, run_main
 from psy_agents.evaluation.bootstrap import versus_baseline
 from psy_agents.evaluation.scoring import metrics_of
+from psy_agents.evaluation.thresholds import Thresholds
 from psy_agents.hpo.inputs import stage_inputs
 from psy_agents.inference import save_model
+from psy_agents.inference.card import model_card
 from psy_agents.models.backbone import load_tokenizer
 from psy_agents.report import refit_report
 from psy_agents.training.loop import evaluate, train
 from psy_agents.training.tracking import dvclive_callback
-from psy_agents.training.tasks import set_thresholds
 
 
 def main() -> None:
@@ -44,6 +45,10 @@ def main() -> None:
         if not path.is_file():
             raise InputError(f"{path}: not found; run `dvc repro {stage}@{agent}` first")
     best = load_yaml(best_path.read_text(encoding="utf-8"))
+    try:  # stage C's thresholds, fitted on the winner's out-of-fold predictions: refit has no held-out split of its own
+        thresholds = Thresholds.from_dict(best.get("thresholds"))
+    except ValueError as exc:
+        raise InputError(f"{best_path}: thresholds: {exc}; run `dvc repro hpo_c@{agent}` again") from None
     if refit.epochs is not None and refit.epochs < 1:
         raise InputError(f"params.yaml refit.epochs={refit.epochs}: use null (epochs from CV) or a number >= 1")
     epochs = best["refit_epochs"] if refit.epochs is None else refit.epochs
@@ -56,18 +61,17 @@ def main() -> None:
         live.log_params({"trial": best["trial"], "epochs": epochs, **best["params"]})
         result = train(run, select(examples, splits["train"] + splits["val"]), None,
                        callbacks=(dvclive_callback(live),), augmenter=augmenter_for(run), progress=True)
-        # stage C's thresholds, fitted on the winner's out-of-fold predictions: refit has no held-out split of its own
-        set_thresholds(result.model, best["thresholds"])
         # the single test evaluation
         test_examples = select(examples, splits["test"])
-        metrics, predictions = evaluate(run, result.model, test_examples)
+        metrics, predictions = evaluate(run, result.model, result.readout, test_examples, thresholds)
         labels = [p["label"] for p in predictions]
-        decision = best["thresholds"]["decision"]
+        decision = thresholds.decision
         live.log_sklearn_plot("confusion_matrix", labels, [int(p["prob"] >= decision) for p in predictions],
                               name="confusion.json")
         live.log_sklearn_plot("precision_recall", labels, [p["prob"] for p in predictions], name="pr.json")
 
-    model_dir = save_model(Path("models") / agent, run, result.model, load_tokenizer(run.model.backbone))
+    model_dir = save_model(Path("models") / agent, run, result.model, result.readout,
+                           load_tokenizer(run.model.backbone), thresholds)
     (model_dir / "best.yaml").write_text(best_path.read_text(encoding="utf-8"))  # which trial, from which stage
     write_jsonl(out / "test_predictions.jsonl", predictions)
     (out / "report.html").write_text(refit_report(agent, test_examples, predictions, metrics), encoding="utf-8")
@@ -75,10 +79,15 @@ def main() -> None:
     if agent == "criteria":  # beside the score over every sentence: the annotated sentences alone, same decisions
         annotated = [p for p, ex in zip(predictions, test_examples, strict=True) if ex.get("annotated", True)]
         metrics["annotated_only"] = metrics_of(agent, annotated)
-    write_json(out / "test_metrics.json", {**metrics, "bootstrap": {**intervals, **asdict(boot)}})
-    write_metrics(Path("metrics") / agent / "test.json", {
-        "primary": metrics["primary"], **intervals, "ece": metrics["ece"], "epochs": epochs,
-        "seconds": round(result.seconds, 1)})
+    write_json(out / "test_metrics.json", {**metrics, "bootstrap": {**intervals, **asdict(boot)}, "epochs": epochs,
+                                           "seconds": round(result.seconds, 1)})
+    write_metrics(Path("metrics") / agent / "test.json", {"primary": metrics["primary"], **intervals,
+                                                          "ece": metrics["ece"]})
+    posts = {name: len(splits[name]) for name in ("train", "val", "test")}
+    test = {"primary": metrics["primary"], **intervals, "ece": metrics["ece"], "level": boot.level}
+    (model_dir / "README.md").write_text(model_card(run, params["data"]["source"], posts, {**best, "epochs": epochs},
+                                                    test, {**thresholds.to_dict(), **result.readout.to_dict()}),
+                                         encoding="utf-8")
     print(f"refit@{agent}: test primary={metrics['primary']:.4f} [{intervals['low']:.4f}, {intervals['high']:.4f}] "
           f"after {epochs} epochs; vs TF-IDF {intervals['vs_tfidf']:+.4f} [{intervals['vs_low']:+.4f}, "
           f"{intervals['vs_high']:+.4f}]")

@@ -19,6 +19,10 @@ from psy_agents.data.criteria_text import SYMPTOMS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = ROOT.parent / "shared" / "external" / "redsm5-public-sample"
+# The ReDSM5 authors' public sample lives beside the checkout (../shared), not in the repo: without it (a fresh
+# clone elsewhere) the tests that read it skip
+needs_public_sample = pytest.mark.skipif(not SHARED_SAMPLE.is_dir(),
+                                         reason="../shared/external/redsm5-public-sample is absent")
 
 # Where each config class lives in params.yaml: params.yaml holds every default, the dataclasses none.
 SECTION_OF = {
@@ -58,8 +62,10 @@ def run_cfg(agent: str, sections: dict[str, dict[str, Any]] | None = None) -> co
 
 
 def run_sections(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """params.yaml's model, train and augment sections (what a stage's trials build on), with dotted overrides."""
-    return config.apply_overrides({k: repo_params()[k] for k in config.RUN_SECTIONS}, overrides or {})
+    """params.yaml's model, train and augment sections and agent_defaults (what a stage's trials build on), with
+    dotted overrides."""
+    return config.apply_overrides({k: repo_params()[k] for k in (*config.RUN_SECTIONS, "agent_defaults")},
+                                  overrides or {})
 
 
 def write_params(root: Path, overrides: dict[str, Any] | None = None) -> Path:
@@ -147,7 +153,7 @@ def run_stage(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory) -> str:
     """A randomly initialised tiny BERT saved to disk: usable anywhere a backbone name is (model.backbone)."""
-    from psy_agents.models.backbone import save_tiny_backbone
+    from tiny import save_tiny_backbone
 
     return save_tiny_backbone(tmp_path_factory.mktemp("tiny-bert"))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import pickle
 import random
 import re
 from pathlib import Path
@@ -77,7 +76,7 @@ def resources(tmp_path_factory) -> dict[str, str]:
 
 def config(resources, **kwargs) -> AugmentConfig:
     values = {"enabled": True, "p_apply": 1.0, "max_replace": 0.2, "methods": {name: 1.0 for name in DEFAULTS},
-              "antonym_guard": False, **resources, **kwargs}
+              **resources, **kwargs}
     return defaults(AugmentConfig, **values)
 
 
@@ -148,11 +147,6 @@ def test_same_seed_same_output_other_epoch_or_seed_differs(resources):
     assert [Augmenter(config(resources), seed=4).augment(s, rng_key=(0, i)) for i, s in enumerate(SENTENCES)] != outputs
 
 
-def test_pickled_augmenter_gives_the_same_output(resources):
-    aug = Augmenter(config(resources), seed=3)
-    assert pickle.loads(pickle.dumps(aug)).augment(POST, SPANS, (2, 5)) == aug.augment(POST, SPANS, (2, 5))
-
-
 def test_global_random_state_is_restored(resources):
     aug = Augmenter(config(resources), seed=0)
     random.seed(5), np.random.seed(5)
@@ -199,17 +193,17 @@ def test_missing_resources_disable_their_methods_with_one_warning_each(tmp_path,
 
     caplog.clear()
     only_missing = defaults(AugmentConfig, enabled=True, p_apply=1.0, wordnet_dir=str(tmp_path),
-                            methods={"antonym": 1.0}, antonym_guard=False)
+                            methods={"antonym": 1.0})
     with caplog.at_level(logging.WARNING):
         aug = Augmenter(only_missing, seed=0)
     assert len(caplog.records) == 2 and "no augmentation method available" in caplog.records[1].getMessage()
     assert aug.augment(SENTENCES[0], rng_key=(0, 1)) == (SENTENCES[0], [])
 
 
-def test_antonym_needs_weight_and_guard_off(resources, caplog):
-    with caplog.at_level(logging.WARNING):
-        guarded = Augmenter(config(resources, methods={"antonym": 1.0, "synonym": 1.0}, antonym_guard=True), seed=0)
-    assert guarded.active == ("synonym",) and "antonym_guard" in caplog.text
+def test_antonym_is_off_unless_weighted(resources):
+    # params.yaml weights antonym 0 (it can flip a symptom's meaning): the one switch
+    assert defaults(AugmentConfig).methods["antonym"] == 0.0
+    assert "antonym" not in Augmenter(config(resources, methods={"antonym": 0.0, "synonym": 1.0}), seed=0).active
     assert "antonym" not in Augmenter(config(resources, methods={"synonym": 1.0}), seed=0).active
     text, _ = Augmenter(config(resources, methods={"antonym": 1.0}), seed=0).augment("I feel sad today.")
     assert text == "I feel glad today."

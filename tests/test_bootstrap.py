@@ -1,6 +1,8 @@
 """The cluster bootstrap over test posts: its primary is `score`'s, bit for bit, for every agent, so the two can
 never drift apart; a resample is scoring the resampled posts; draws are seeded and shared by a paired difference."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from conftest import defaults
@@ -10,8 +12,10 @@ from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.errors import InputError
 from psy_agents.evaluation.bootstrap import (paired_difference, post_counts, post_weights, primaries, primary_interval,
                                              versus_baseline)
+from psy_agents.evaluation.records import span_record
 from psy_agents.evaluation.scoring import score
-from psy_agents.evaluation.spans import evidence_counts, further_sentences, rank_sentences
+from psy_agents.evaluation.spans import rank_sentences
+from psy_agents.evaluation.thresholds import Thresholds
 
 AGENTS = ["criteria", "evidence", "share", "joint"]
 # random: anything goes; nothing: no decision, no answer; no_positives: no label, no evidence; everything: every
@@ -54,22 +58,17 @@ def records(agent: str, seed: int, mode: str = "random", n_posts: int = 12) -> l
             null = {"nothing": 1e3, "everything": -1e3}.get(mode, float(rng.normal()))
             ranked = rank_sentences((round(float(v), 6), *s) for v, s in zip(z, spans, strict=True))
             best = ranked[0] if rng.random() > 0.05 else None  # a pair no window has a candidate for
-            out.append({
-                "post_id": f"p{p}", "symptom": symptom, "label": int(positive), "scored": not spanless,
-                "gold": [[s, e, text[s:e]] for s, e in golds],
-                "span": [best[1], best[2], text[best[1]:best[2]]] if best else [-1, -1, ""],
-                "margin": round(best[0] - null, 6) if best else None,
-                "counts": evidence_counts(text, best[1:] if best else None, golds),
-                "more": further_sentences(text, ranked, null, golds) if best else [],
-                "logit": {"nothing": -50.0, "everything": 50.0}.get(mode, float(rng.normal(2 * positive - 1, 1.5))),
-            })
+            example = {"post_id": f"p{p}", "symptom": symptom, "label": int(positive), "post": text,
+                       "answers": [{"start": s, "end": e, "text": text[s:e]} for s, e in golds]}
+            logit = {"nothing": -50.0, "everything": 50.0}.get(mode, float(rng.normal(2 * positive - 1, 1.5)))
+            out.append(span_record(example, best, null, ranked if best else [], logit).to_dict())
     return out
 
 
-def thresholds(seed: int) -> dict[str, float]:
+def thresholds(seed: int) -> Thresholds:
     rng = np.random.default_rng(seed + 1000)
-    return {"decision": float(rng.uniform(0.3, 0.7)), "null": float(rng.normal(0, 0.5)),
-            "further": float(rng.normal(-0.5, 0.5)), "calib_scale": 1.0, "calib_bias": 0.0}
+    return Thresholds(decision=float(rng.uniform(0.3, 0.7)), null=float(rng.normal(0, 0.5)),
+                      further=float(rng.normal(-0.5, 0.5)))
 
 
 def scored(agent: str, seed: int, mode: str = "random", n_posts: int = 12) -> tuple[float, list[dict]]:
@@ -130,7 +129,7 @@ def test_interval_brackets_the_primary_and_depends_only_on_the_seed_and_the_post
 @pytest.mark.parametrize("agent", AGENTS)
 def test_paired_difference_uses_the_same_draws_for_both(agent):
     primary_a, a = scored(agent, 11, n_posts=30)
-    metrics_b, b = score(agent, records(agent, 11, n_posts=30), {**thresholds(11), "decision": 0.9, "null": -1.0})
+    metrics_b, b = score(agent, records(agent, 11, n_posts=30), replace(thresholds(11), decision=0.9, null=-1.0))
     same = paired_difference(agent, a, a, 1000, 42, 0.95)
     assert same == {"diff": 0.0, "low": 0.0, "high": 0.0}  # independent draws would give a wide interval
     diff = paired_difference(agent, a, b, 1000, 42, 0.95)

@@ -129,3 +129,35 @@ def test_the_cli_trains_what_a_trial_with_the_same_values_trains(monkeypatch, tm
     assert not run_config("share", params).augment.enabled  # params.yaml alone never augments
     # an explicit augment.enabled wins over the rule
     assert not run_config("share", params, {"augment.p_apply": 0.3, "augment.enabled": False}).augment.enabled
+
+
+def test_agent_defaults_reach_every_entry_point(monkeypatch):
+    """agent_defaults are set in run_config, so `psy-agents train` (run_config over params.yaml), every HPO stage's
+    trials and candidates and refit (run_config over stage_inputs' sections) train the same values."""
+    import psy_agents.hpo.inputs as hpo_inputs
+
+    monkeypatch.setattr(hpo_inputs, "load_examples", lambda agent: [])
+    monkeypatch.setattr(hpo_inputs, "load_splits", lambda: {})
+    params = repo_params()
+    assert set(params["agent_defaults"]) == set(config.AGENTS)  # dvc.yaml's stages read agent_defaults.<agent>
+    for agent, key, value in (("criteria", "batch_size", 16), ("evidence", "epochs", 4),
+                              ("share", "batch_size", params["train"]["batch_size"])):
+        assert getattr(run_config(agent, params).train, key) == value
+        assert getattr(run_config(agent, params, {f"train.{key}": 3}).train, key) == 3  # an override still wins
+        for stage in "abc":
+            inputs = hpo_inputs.stage_inputs(agent, stage, str(ROOT / "params.yaml"))
+            assert list(inputs.sections["agent_defaults"]) == [agent]  # its own part only: what its study hashes
+            assert getattr(run_config(agent, inputs.sections).train, key) == value
+        assert (f"train.{key}" in inputs.space("b")) == (agent == "share")  # a default is not searched
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"oracle": {}}, "params.yaml agent_defaults: unknown agent(s) oracle"),
+    ({"criteria": {"augment": {"p_apply": 0.1}}}, "params.yaml agent_defaults.criteria.augment: expected model"),
+    ({"criteria": {"train": {"batchsize": 16}}}, "params.yaml agent_defaults.criteria.train: unknown key(s) batchsize"),
+    ({"criteria": {"train": {"batch_size": "big"}}}, "train.batch_size: expected int, got 'big'"),
+])
+def test_a_bad_agent_defaults_section_is_one_clear_error(section, message):
+    with pytest.raises(InputError) as err:
+        run_config("criteria", {**repo_params(), "agent_defaults": section})
+    assert str(err.value).startswith(message)

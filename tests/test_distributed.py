@@ -30,9 +30,9 @@ import yaml
 from conftest import ROOT, defaults, synthetic_release, write_release
 from optuna.trial import TrialState
 from test_pipeline import dvc, smoke_params
+from tiny import save_tiny_backbone
 
 from psy_agents.config import load_params
-from psy_agents.models.backbone import save_tiny_backbone
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

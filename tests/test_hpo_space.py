@@ -7,7 +7,7 @@ import pytest
 from conftest import repo_params, run_cfg
 from optuna.trial import FixedTrial
 
-from psy_agents.config import AGENTS, run_config
+from psy_agents.config import AGENTS, agent_defaults, run_config
 from psy_agents.errors import InputError
 from psy_agents.hpo.space import base_values, flatten, space_for, suggest, to_sections, validate_space
 
@@ -112,6 +112,22 @@ def test_stage_a_space_never_holds_epochs_or_patience() -> None:
         assert not {"train.epochs", "train.patience"} & set(space_for(params["search"], agent, "a"))
 
 
+def test_agent_defaults_take_their_keys_out_of_the_common_space() -> None:
+    """A key an agent's agent_defaults fix is not searched for that agent, unless its own part declares it."""
+    search = {**SEARCH, "evidence": {"train": {"lr": {"type": "float", "low": 1e-4, "high": 1e-3}}}}
+    fixed = ("train.lr", "model.pooling")
+    criteria = space_for(search, "criteria", "b", fixed)  # lr fixed; pooling searched by its own part, in place
+    assert list(criteria) == [key for key in space_for(search, "criteria", "b") if key != "train.lr"]
+    assert criteria["model.pooling"]["choices"] == ["max"]
+    evidence = space_for(search, "evidence", "b", fixed)
+    assert evidence["train.lr"]["low"] == 1e-4 and "model.pooling" not in evidence
+    # params.yaml: criteria trains batch 16, evidence 4 epochs, and neither searches them; share searches the batch
+    params = repo_params()
+    assert "train.batch_size" not in space_for(params["search"], "criteria", "b", agent_defaults(params, "criteria"))
+    assert "train.epochs" not in space_for(params["search"], "evidence", "b", agent_defaults(params, "evidence"))
+    assert "train.batch_size" in space_for(params["search"], "share", "b", agent_defaults(params, "share"))
+
+
 def test_errors_name_the_part_an_entry_came_from() -> None:
     bad = {**SEARCH, "evidence": {"train": {"lr": {"type": "float", "low": 1.0, "high": 0.1}}}}
     with pytest.raises(InputError, match=r"params.yaml search.evidence.train.lr: low"):
@@ -150,7 +166,7 @@ def test_the_params_yaml_search_space_samples_valid_run_configs() -> None:
     params = repo_params()
     for agent in AGENTS:
         for stage in ("a", "b"):
-            space = space_for(params["search"], agent, stage)
+            space = space_for(params["search"], agent, stage, agent_defaults(params, agent))
             flat = suggest(optuna.create_study().ask(), space, base_values(run_config(agent, params)))
             run_config(agent, params, flat)
 
@@ -168,7 +184,7 @@ def test_defaults_in_space_keep_what_the_space_can_take() -> None:
     # every agent's params.yaml defaults give a seed the sampler accepts
     params = repo_params()
     for agent in AGENTS:
-        space = space_for(params["search"], agent, "a")
+        space = space_for(params["search"], agent, "a", agent_defaults(params, agent))
         run = run_config(agent, params)
         study = optuna.create_study()
         study.enqueue_trial(defaults_in_space(space, base_values(run)))

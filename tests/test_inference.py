@@ -21,7 +21,6 @@ from psy_agents.errors import InputError
 from psy_agents.inference import Post, load_model, predict_posts, save_model
 from psy_agents.models.backbone import load_tokenizer
 from psy_agents.training.loop import train
-from psy_agents.training.tasks import thresholds_of
 
 # every agent in both formulations with the default span unit (sentence), and token spans once
 COMBOS = [(agent, form, "sentence") for agent in ("criteria", "evidence", "share", "joint") for form in ("pair", "heads")]
@@ -48,8 +47,8 @@ def trained(tiny_backbone, tmp_path_factory, one_thread):
         run = replace(run, model=replace(run.model, criterion_input=form, span_unit=unit))
         train_ex, val_ex = split(criteria if agent == "criteria" else evidence)
         result = train(run, train_ex, val_ex)
-        directory = save_model(tmp_path_factory.mktemp(f"{agent}-{form}"), run, result.model,
-                               load_tokenizer(tiny_backbone))
+        directory = save_model(tmp_path_factory.mktemp(f"{agent}-{form}"), run, result.model, result.readout,
+                               load_tokenizer(tiny_backbone), result.thresholds)
         out[f"{agent}-{form}" + "-token" * (unit == "token")] = (directory, result, val_ex)
     return out
 
@@ -92,26 +91,32 @@ def test_directory_has_the_transformers_layout_safetensors_and_fitted_values(tra
     assert saved(text)["input_ids"] == load_tokenizer(tiny_backbone)(text)["input_ids"]
     weights = load_file(directory / "agent.safetensors")
     assert {"encoder.embeddings.word_embeddings.weight", "cls_head.mlp.1.weight", "span_head.qa.weight"} <= set(weights)
+    assert set(weights) == set(result.model.state_dict())  # weights only: nothing fitted is stored on the model
     assert not {"prior_shift", "max_answer_tokens", "decision_threshold"} & set(weights)
     fitted = json.loads((directory / "thresholds.json").read_text())
-    assert fitted == {**thresholds_of(result.model), "prior_shift": float(result.model.prior_shift),
-                      "max_answer_tokens": int(result.model.max_answer_tokens)}
+    assert fitted == {**result.thresholds.to_dict(), "prior_shift": result.readout.prior_shift,
+                      "max_answer_tokens": result.readout.max_answer_tokens}
+    assert isinstance(fitted["max_answer_tokens"], int)
     # a sentence answer is never cut short: no max_answer_tokens to save
     directory, result, _ = trained["share-heads"]
     assert json.loads((directory / "run_config.json").read_text())["model"]["span_unit"] == "sentence"
     assert {"span_head.score.weight", "span_head.null.weight"} <= set(load_file(directory / "agent.safetensors"))
+    assert result.readout.max_answer_tokens is None
     assert json.loads((directory / "thresholds.json").read_text()) == {
-        **thresholds_of(result.model), "prior_shift": float(result.model.prior_shift)}
+        **result.thresholds.to_dict(), "prior_shift": result.readout.prior_shift}
 
 
 @pytest.mark.parametrize("name", ["criteria-pair", "joint-heads"])
-def test_load_model_restores_weights_and_every_fitted_buffer(trained, name):
+def test_load_model_restores_weights_and_every_fitted_value(trained, name):
     directory, result, _ = trained[name]
     loaded = psy_agents.load_model(directory)
     assert loaded.run.agent == name.split("-")[0]
     assert not loaded.model.training
     saved, restored = result.model.state_dict(), loaded.model.state_dict()
-    assert saved.keys() == restored.keys()  # prior_shift, the thresholds (and max_answer_tokens) included
+    assert saved.keys() == restored.keys()
+    assert not {"prior_shift", "max_answer_tokens"} & set(saved)
+    # saved beside the weights, not in them
+    assert loaded.thresholds == result.thresholds and loaded.readout == result.readout
     for key, value in saved.items():
         assert torch.equal(value.cpu(), restored[key].cpu()), key
 
@@ -120,7 +125,7 @@ def test_span_agent_answers_every_symptom_with_offsets_into_the_text(trained):
     loaded = load_model(trained["evidence-heads"][0])
     rows = predict_posts(loaded, POSTS)
     assert [row["id"] for row in rows] == ["a", 7]
-    decision = loaded.thresholds["decision"]
+    decision = loaded.thresholds.decision
     for post, row in zip(POSTS, rows, strict=True):
         assert list(row["symptoms"]) == list(SYMPTOMS)
         for answer in row["symptoms"].values():
@@ -132,7 +137,7 @@ def test_span_agent_answers_every_symptom_with_offsets_into_the_text(trained):
 def test_criteria_agent_decides_per_pysbd_sentence_and_per_post(trained):
     loaded = load_model(trained["criteria-heads"][0])
     rows = predict_posts(loaded, POSTS)
-    decision = loaded.thresholds["decision"]
+    decision = loaded.thresholds.decision
     for post, row in zip(POSTS, rows, strict=True):
         sentences = row["sentences"]
         assert [(s["start"], s["end"]) for s in sentences] == sentence_spans(post.text)

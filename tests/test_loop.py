@@ -12,7 +12,7 @@ from psy_agents.training.loop import DivergedError, train
 from psy_agents.training import loop
 from psy_agents.evaluation import scoring
 from psy_agents.evaluation.scoring import fit_thresholds
-from psy_agents.training.tasks import needs_calibration, thresholds_of
+from psy_agents.training.tasks import needs_calibration
 
 
 def tiny_run(agent: str, backbone: str, **train_overrides):
@@ -159,12 +159,14 @@ def test_thresholds_are_fitted_on_validation_records_never_on_training_rows(tiny
     train_posts = {e["post_id"] for e in train_ex}
     assert fitted_on and all(r["post_id"] not in train_posts for records in fitted_on for r in records)
     # The saved thresholds are those of the validation predictions the reported scores come from.
-    assert thresholds_of(result.model) == fit_thresholds("share", result.best_predictions, needs_calibration(run))
-    assert result.best_metrics["thresholds"] == thresholds_of(result.model)
+    assert result.thresholds == fit_thresholds("share", result.best_predictions, needs_calibration(run))
+    assert result.best_metrics["thresholds"] == result.thresholds.to_dict()
+    assert not any("threshold" in name for name in result.model.state_dict())  # they travel beside the weights
     # A fixed threshold is used as given, and nothing is fitted.
     fitted_on.clear()
     fixed = train(tiny_run("share", tiny_backbone, epochs=1, threshold=0.3), train_ex, val_ex)
     assert fixed.best_metrics["thresholds"]["decision"] == pytest.approx(0.3) and not fitted_on
+    assert fixed.thresholds.decision == pytest.approx(0.3)
 
 
 def test_reported_val_metrics_never_count_a_prediction_decided_by_a_fit_on_its_own_post(tiny_backbone, monkeypatch):
@@ -175,10 +177,10 @@ def test_reported_val_metrics_never_count_a_prediction_decided_by_a_fit_on_its_o
     train_ex, val_ex = split(evidence)
     real_fit, real_decide, real_metrics = scoring.fit_thresholds, scoring.decide, scoring.metrics_of
     counted = []  # (predictions, metrics) of every metrics computation
-    monkeypatch.setattr(scoring, "fit_thresholds", lambda agent, records, calibrate: {
-        **real_fit(agent, records, calibrate), "fitted_on": frozenset(r["post_id"] for r in records)})
-    monkeypatch.setattr(scoring, "decide", lambda agent, records, thresholds: [
-        {**p, "fitted_on": thresholds.get("fitted_on")} for p in real_decide(agent, records, thresholds)])
+    monkeypatch.setattr(scoring, "fit_thresholds", lambda agent, records, calibrate: (
+        real_fit(agent, records, calibrate), frozenset(r["post_id"] for r in records)))
+    monkeypatch.setattr(scoring, "decide", lambda agent, records, fit: [
+        {**p, "fitted_on": fit[1]} for p in real_decide(agent, records, fit[0])])
 
     def metrics_of(agent, predictions):
         counted.append((predictions, real_metrics(agent, predictions)))
@@ -194,7 +196,7 @@ def test_reported_val_metrics_never_count_a_prediction_decided_by_a_fit_on_its_o
         assert sorted(p["post_id"] for p in predictions) == sorted(e["post_id"] for e in val_ex)
         assert all(p["fitted_on"] is not None and p["post_id"] not in p["fitted_on"] for p in predictions)
     # what the model keeps and predicts with is still fitted on every validation record
-    assert thresholds_of(result.model) == fit_thresholds("share", result.best_predictions, needs_calibration(run))
+    assert result.thresholds == fit_thresholds("share", result.best_predictions, needs_calibration(run))
 
 
 def test_a_model_without_held_out_thresholds_is_never_scored(tiny_backbone):
@@ -203,8 +205,9 @@ def test_a_model_without_held_out_thresholds_is_never_scored(tiny_backbone):
     criteria, _ = tiny_examples()
     train_ex, val_ex = split(criteria)
     result = train(tiny_run("criteria", tiny_backbone, epochs=1), train_ex, None)
+    assert result.thresholds is None
     with pytest.raises(InputError, match="no fitted thresholds"):
-        loop.evaluate(tiny_run("criteria", tiny_backbone), result.model, val_ex)
+        loop.evaluate(tiny_run("criteria", tiny_backbone), result.model, result.readout, val_ex, result.thresholds)
 
 
 @pytest.mark.parametrize("criterion_input,neg_ratio,epochs", [("pair", 0.0, 3), ("pair", 1.0, 3), ("heads", 0.0, 8)])
@@ -228,7 +231,7 @@ def test_balanced_class_weights_keep_the_mean_probability_at_the_prevalence(tiny
     result = train(run, train_ex, None)
     task = make_task(run, load_tokenizer(tiny_backbone))
     records = task.records(result.model, task.features(val_ex), val_ex, loop._predictor(
-        run, load_tokenizer(tiny_backbone), next(result.model.parameters()).device))
+        run, load_tokenizer(tiny_backbone), next(result.model.parameters()).device), result.readout)
     mean_prob = float(np.mean(1 / (1 + np.exp(-np.array([r["logit"] for r in records])))))
     assert abs(mean_prob - prevalence) <= 0.02
 

@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 import torch
 from conftest import defaults, repo_params
+from tiny import build_tiny_backbone, save_tiny_backbone, tiny_bert_config
 
 from psy_agents.config import ModelConfig, run_config
 from psy_agents.errors import InputError
@@ -15,7 +16,7 @@ PAIRS = (["depressed mood", "insomnia"], ["i feel sad every day and night.", "no
 
 @pytest.fixture(scope="module")
 def tiny():
-    return backbone.build_tiny_backbone(words=["feel", "sad", "sleep"])
+    return build_tiny_backbone(words=["feel", "sad", "sleep"])
 
 
 @pytest.fixture
@@ -138,7 +139,7 @@ def test_unknown_agent(tiny):
 
 
 def test_saved_tiny_backbone_loads_once_as_independent_copies(tmp_path):
-    path = backbone.save_tiny_backbone(tmp_path / "tiny", seed=3)
+    path = save_tiny_backbone(tmp_path / "tiny", seed=3)
     first = backbone.load_encoder(path)
     hits = backbone._pretrained_encoder.cache_info().hits
     second = backbone.load_encoder(path)
@@ -150,7 +151,7 @@ def test_saved_tiny_backbone_loads_once_as_independent_copies(tmp_path):
         w1.add_(1.0)
     assert not torch.allclose(w1, w2)
     tokenizer = backbone.load_tokenizer(path)
-    assert tokenizer("no sleep").input_ids == backbone.build_tiny_backbone()[1]("no sleep").input_ids
+    assert tokenizer("no sleep").input_ids == build_tiny_backbone()[1]("no sleep").input_ids
     assert tokenizer.pad_token_id == 0 and tokenizer.cls_token_id == 2
 
 
@@ -188,7 +189,7 @@ def test_num_layers_keeps_the_bottom_pretrained_layers(tiny_backbone):
 def test_num_layers_null_or_all_keeps_every_layer(tiny_backbone, num_layers):
     encoder = backbone.load_encoder(tiny_backbone, num_layers=num_layers)
     assert len(encoder.encoder.layer) == encoder.config.num_hidden_layers == 2
-    from_config = backbone.load_encoder(backbone.tiny_bert_config(num_hidden_layers=3), num_layers=num_layers)
+    from_config = backbone.load_encoder(tiny_bert_config(num_hidden_layers=3), num_layers=num_layers)
     assert len(from_config.encoder.layer) == (3 if num_layers is None else num_layers)
 
 
@@ -199,7 +200,7 @@ def test_num_layers_out_of_range_is_a_one_line_error(tiny_backbone, num_layers):
     assert "\n" not in str(err.value) and "null" in str(err.value)
     too_many = num_layers if num_layers < 1 else 4
     with pytest.raises(InputError, match=r"BertConfig has 3 layers; use 1\.\.3"):
-        backbone.load_encoder(backbone.tiny_bert_config(num_hidden_layers=3), num_layers=too_many)
+        backbone.load_encoder(tiny_bert_config(num_hidden_layers=3), num_layers=too_many)
 
 
 def test_sampled_num_layers_reaches_the_built_model(tiny_backbone):

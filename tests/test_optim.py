@@ -3,11 +3,11 @@ import typing
 import pytest
 import torch
 from conftest import defaults
+from tiny import tiny_bert_config
 
 from psy_agents.config import ModelConfig, Scheduler, TrainConfig
 from psy_agents.errors import InputError
 from psy_agents.models.agents import build_model
-from psy_agents.models.backbone import tiny_bert_config
 from psy_agents.training.optim import OPTIMIZERS, build_optimizer, build_scheduler, parameter_depths
 
 CONFIG = tiny_bert_config(vocab_size=50, num_hidden_layers=3)

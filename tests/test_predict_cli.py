@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import SHARED_SAMPLE, tiny_examples, write_params
+from conftest import SHARED_SAMPLE, needs_public_sample, tiny_examples, write_params
 from test_loop import split, tiny_run
 
 from psy_agents.cli import main
@@ -35,7 +36,8 @@ def models(tiny_backbone, tmp_path_factory) -> dict[str, Path]:
         run = tiny_run(agent, tiny_backbone, epochs=1)
         run = replace(run, model=replace(run.model, criterion_input=form))
         result = train(run, *split(examples))
-        out[agent] = save_model(tmp_path_factory.mktemp(agent), run, result.model, load_tokenizer(tiny_backbone))
+        out[agent] = save_model(tmp_path_factory.mktemp(agent), run, result.model, result.readout,
+                                load_tokenizer(tiny_backbone), result.thresholds)
     yield out
     torch.set_num_threads(threads)
 
@@ -48,6 +50,7 @@ def set_stdin(monkeypatch, data: bytes) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
 
 
+@needs_public_sample
 @pytest.mark.parametrize("agent", ["criteria", "share"])
 def test_release_csv_gives_one_line_per_post_and_a_report(models, agent, tmp_path, capsys):
     out, page = tmp_path / "out" / "predictions.jsonl", tmp_path / "report.html"
@@ -136,6 +139,7 @@ def test_bad_stdin_is_one_line_exit_2(models, tmp_path, capsys, monkeypatch, dat
     assert not out.exists()
 
 
+@needs_public_sample
 def test_missing_input_and_a_directory_that_is_no_model(models, tmp_path, capsys):
     out = tmp_path / "out.jsonl"
     expect_one_line_error(capsys, ["predict", "--model", str(models["share"]), "--input", str(tmp_path / "no.csv"),
@@ -145,6 +149,7 @@ def test_missing_input_and_a_directory_that_is_no_model(models, tmp_path, capsys
     assert not out.exists()
 
 
+@needs_public_sample
 def test_train_out_saves_the_model_predict_reads(tiny_backbone, tmp_path, monkeypatch):
     criteria, _ = tiny_examples()
     train_ex, val_ex = split(criteria)
@@ -163,6 +168,7 @@ def test_train_out_saves_the_model_predict_reads(tiny_backbone, tmp_path, monkey
     assert len(read_lines(tmp_path / "p.jsonl")) == 17
 
 
+@needs_public_sample
 @pytest.mark.parametrize("name,content,message", [
     ("run_config.json", "{not json", "run_config.json: not valid JSON"),
     ("thresholds.json", '{"prior_shift": 0.0}', "thresholds.json: no number for decision, null"),
@@ -179,6 +185,63 @@ def test_a_damaged_model_directory_is_one_line_exit_2(models, tmp_path, capsys, 
     assert not out.exists()
 
 
+def _truncated(text: str) -> str:
+    return text[: len(text) // 2]
+
+
+def _without(key: str):
+    return lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != key})
+
+
+def _with(path: tuple[str, ...], value):
+    def edit(text: str) -> str:
+        data = json.loads(text)
+        inner = data
+        for key in path[:-1]:
+            inner = inner[key]
+        inner[path[-1]] = value
+        return json.dumps(data)
+    return edit
+
+
+DAMAGES = [  # (file, how it is damaged, what the one line says)
+    ("run_config.json", _truncated, "run_config.json: not valid JSON"),
+    ("run_config.json", _without("model"), "run_config.json: not a run config (model: missing)"),
+    ("run_config.json", _with(("train", "lr"), "fast"), "run_config.json: not a run config (train.lr: expected float"),
+    ("run_config.json", lambda text: "[]", "run_config.json: not a run config (expected a mapping, got list)"),
+    ("thresholds.json", _truncated, "thresholds.json: not valid JSON"),
+    ("thresholds.json", _without("decision"), "thresholds.json: no number for decision; save the directory again"),
+    ("thresholds.json", _without("prior_shift"), "thresholds.json: no number for prior_shift"),
+    ("thresholds.json", _with(("max_answer_tokens",), 2.5),
+     "thresholds.json: max_answer_tokens is not a whole number;"),
+    ("thresholds.json", _with(("null",), "low"), "thresholds.json: no number for null;"),
+    ("thresholds.json", _with(("decision",), True), "thresholds.json: no number for decision;"),
+    ("thresholds.json", lambda text: "[0.5]", "thresholds.json: expected a mapping of decision, null"),
+]
+
+
+@pytest.mark.parametrize("name,damage,message", DAMAGES, ids=[m.split(": ", 1)[1][:40] for _, _, m in DAMAGES])
+def test_a_corrupt_run_config_or_thresholds_file_is_one_line_exit_2(models, tmp_path, capsys, name, damage, message):
+    """Truncated JSON, a missing key or a value of the wrong type in either file the directory's JSON holds: an
+    InputError naming the file (one line, exit 2 from the command line), never a traceback or a silent default."""
+    import shutil
+
+    from psy_agents.errors import InputError
+    from psy_agents.inference import load_model
+
+    damaged = tmp_path / "model"
+    shutil.copytree(models["share"], damaged)
+    (damaged / name).write_text(damage((damaged / name).read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_model(damaged)
+    posts, out = tmp_path / "posts.jsonl", tmp_path / "out.jsonl"
+    posts.write_text('{"id": "a", "text": "I cannot sleep at all. I feel worthless."}\n', encoding="utf-8")
+    expect_one_line_error(capsys, ["predict", "--model", str(damaged), "--input", str(posts), "--out", str(out)],
+                          f"{damaged / name}", message)
+    assert not out.exists()
+
+
+@needs_public_sample
 def test_out_dash_writes_the_jsonl_to_stdout(models, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     main(["predict", "--model", str(models["share"]), "--input", str(SAMPLE), "--out", "-"])
@@ -188,6 +251,7 @@ def test_out_dash_writes_the_jsonl_to_stdout(models, tmp_path, capsys, monkeypat
     assert "posts (share) -> stdout" in captured.err and not (tmp_path / "-").exists()
 
 
+@needs_public_sample
 def test_out_dash_into_a_pipe_closed_early_is_no_error(models, tmp_path, monkeypatch, capsys):
     class ClosedPipe(io.StringIO):  # what stdout is once `| head` has read enough and exited
         def __init__(self, fd: int) -> None:

@@ -6,13 +6,15 @@ import pytest
 from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.errors import InputError
 from psy_agents.evaluation import scoring
+from psy_agents.evaluation.records import Record, criteria_record, span_record
 from psy_agents.evaluation.scoring import cross_fitted, fit_thresholds, metrics_of, post_halves, score
-from psy_agents.evaluation.spans import evidence_counts, further_sentences
+from psy_agents.evaluation.spans import evidence_counts
+from psy_agents.evaluation.thresholds import Thresholds
 
 POST = "I walked the dog. I cannot sleep at all. I feel worthless."
 SLEEP = (POST.index("I cannot"), POST.index(" I feel"))
 WORTH = (POST.index("I feel"), len(POST))
-FIXED = {"decision": 0.5, "null": 0.0, "further": 0.0, "calib_scale": 1.0, "calib_bias": 0.0}
+FIXED = Thresholds(decision=0.5)
 
 
 def span_records(predict: str) -> list[dict]:
@@ -62,13 +64,30 @@ def test_fitted_thresholds_recover_a_perfect_span_predictor_with_shifted_scores(
 
 
 def test_an_answer_of_every_gold_sentence_is_an_exact_squad_match():
-    record = {"post_id": "p1", "symptom": "SLEEP_ISSUES", "label": 1, "scored": True, "logit": 5.0,
-              "gold": [[*SLEEP, POST[slice(*SLEEP)]], [*WORTH, POST[slice(*WORTH)]]],
-              "span": [*SLEEP, POST[slice(*SLEEP)]], "margin": 5.0, "counts": evidence_counts(POST, SLEEP, [SLEEP, WORTH]),
-              "more": further_sentences(POST, [(5.0, *SLEEP), (4.0, *WORTH)], 0.0, [SLEEP, WORTH])}
+    example = {"post_id": "p1", "symptom": "SLEEP_ISSUES", "label": 1, "post": POST,
+               "answers": [{"start": s, "end": e, "text": POST[s:e]} for s, e in (SLEEP, WORTH)]}
+    record = span_record(example, (5.0, *SLEEP), 0.0, [(5.0, *SLEEP), (4.0, *WORTH)], logit=5.0).to_dict()
     metrics, (prediction,) = score("evidence", [record], FIXED)
     assert [a[:2] for a in prediction["answer"]] == [list(SLEEP), list(WORTH)]
     assert metrics["evidence_f1"] == 1.0 and metrics["exact"] == 1.0 and metrics["f1"] == 1.0
+
+
+def test_a_record_goes_to_jsonl_with_named_keys_and_comes_back_the_same():
+    import json
+
+    example = {"post_id": "p1", "symptom": "SLEEP_ISSUES", "label": 1, "post": POST,
+               "answers": [{"start": s, "end": e, "text": POST[s:e]} for s, e in (SLEEP, WORTH)]}
+    records = [span_record(example, (5.0, *SLEEP), 0.5, [(5.0, *SLEEP), (4.0, *WORTH)], logit=2.0),
+               span_record(example, None, logit=-1.0), span_record({**example, "answers": []}, (1.0, *WORTH)),
+               criteria_record({**example, "sentence_id": 3}, 0.25)]
+    for record in records:
+        row = json.loads(json.dumps(record.to_dict()))
+        assert Record.from_dict(row) == Record.from_dict({**row, "prob": 0.5}) == record
+    sentence = records[0].to_dict()["more"][0]
+    assert sentence == {"margin": 3.5, "start": WORTH[0], "end": WORTH[1], "text": POST[slice(*WORTH)], "words": 3,
+                        "in_gold": 3}
+    assert not records[2].to_dict()["scored"]  # a label-1 pair without gold evidence: span scores leave it out
+    assert set(records[3].to_dict()) == {"post_id", "sentence_id", "symptom", "label", "logit"}
 
 
 def _halved_records(rates: tuple[float, float]) -> list[dict]:
@@ -98,10 +117,10 @@ def test_post_halves_split_the_posts_in_two_whatever_the_record_order():
 def test_cross_fitted_predictions_are_decided_by_thresholds_fitted_on_the_other_posts(monkeypatch):
     real_fit, real_decide = scoring.fit_thresholds, scoring.decide
     # each fit carries the posts it was fitted on into the predictions it decides
-    monkeypatch.setattr(scoring, "fit_thresholds", lambda agent, records, calibrate: {
-        **real_fit(agent, records, calibrate), "fitted_on": frozenset(r["post_id"] for r in records)})
-    monkeypatch.setattr(scoring, "decide", lambda agent, records, thresholds: [
-        {**p, "fitted_on": thresholds["fitted_on"]} for p in real_decide(agent, records, thresholds)])
+    monkeypatch.setattr(scoring, "fit_thresholds", lambda agent, records, calibrate: (
+        real_fit(agent, records, calibrate), frozenset(r["post_id"] for r in records)))
+    monkeypatch.setattr(scoring, "decide", lambda agent, records, fit: [
+        {**p, "fitted_on": fit[1]} for p in real_decide(agent, records, fit[0])])
     records = _halved_records((0.1, 0.6))
     _, predictions = cross_fitted("criteria", records, calibrate=True)
     assert [p["post_id"] for p in predictions] == [r["post_id"] for r in records]  # in record order

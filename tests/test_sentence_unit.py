@@ -9,13 +9,13 @@ import torch
 from conftest import defaults
 from test_models import PAIRS
 from test_tokenize import long_example
+from tiny import build_tiny_backbone
 
 from psy_agents.config import ModelConfig
 from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.data.sentences import overlaps_gold, sentence_spans, window_sentences
 from psy_agents.data.tokenize import collate, encode_spans, encode_spans_heads, window_examples
 from psy_agents.evaluation.spans import best_sentences
-from psy_agents.models import backbone
 from psy_agents.models.agents import build_model
 from psy_agents.models.backbone import load_tokenizer
 from psy_agents.training.losses import sentence_loss
@@ -88,7 +88,7 @@ def test_evidence_past_token_512_is_a_candidate_of_a_later_window(heads):
 @pytest.mark.parametrize("agent", ["evidence", "share", "joint"])
 @pytest.mark.parametrize("criterion_input", ["heads", "pair"])
 def test_sentence_logits_shapes_and_padding(agent, criterion_input):
-    config, tokenizer = backbone.build_tiny_backbone(words=["feel", "sad", "sleep"])
+    config, tokenizer = build_tiny_backbone(words=["feel", "sad", "sleep"])
     enc = tokenizer(*PAIRS, padding=True, return_tensors="pt")
     # two candidates in the first row, one in the second; its padding is no candidate
     index = torch.zeros_like(enc["input_ids"])

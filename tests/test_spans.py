@@ -1,7 +1,10 @@
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 
 from psy_agents.evaluation.spans import (
+    Further,
     answered,
     best_answers,
     best_null_threshold,
@@ -178,9 +181,11 @@ def test_a_record_answers_its_best_sentence_and_the_further_ones_that_clear_thei
     post = "I walked. I am sad. I cry."
     golds = [(10, 19), (20, 26)]
     ranked = [(4.0, 10, 19), (1.0, 20, 26), (0.5, 0, 9)]
+    more = further_sentences(post, ranked, -3.0, golds)
+    assert more == [Further(margin=4.0, start=20, end=26, text="I cry.", words=2, in_gold=2),
+                    Further(margin=3.5, start=0, end=9, text="I walked.", words=2, in_gold=0)]
     record = {"span": [10, 19, "I am sad."], "margin": 7.0, "counts": evidence_counts(post, (10, 19), golds),
-              "more": further_sentences(post, ranked, -3.0, golds)}
-    assert record["more"] == [[4.0, 20, 26, "I cry.", 2, 2], [3.5, 0, 9, "I walked.", 2, 0]]
+              "more": [asdict(sentence) for sentence in more]}  # as a record's dict holds them
     assert answered(record, 0.0, 0.0) == ([[0, 9, "I walked."], [10, 19, "I am sad."], [20, 26, "I cry."]],
                                           [7, 5, 5])
     assert answered(record, 0.0, -3.8) == ([[10, 19, "I am sad."], [20, 26, "I cry."]], [5, 5, 5])
@@ -206,7 +211,8 @@ def _random_records(rng: np.random.Generator, n: int) -> list[dict]:
             continue
         top = float("nan") if rng.random() < 0.05 else float(margins[0])  # a diverged run: nothing answered
         records.append({"span": [0, 1, "a"], "margin": top, "counts": [int(words[0]), gold, in_gold[0]],
-                        "more": [[float(m), 2 * j, 2 * j + 1, "b", int(w), g]
+                        "more": [{"margin": float(m), "start": 2 * j, "end": 2 * j + 1, "text": "b", "words": int(w),
+                                  "in_gold": g}
                                  for j, (m, w, g) in enumerate(zip(margins[1:], words[1:], in_gold[1:]), 1)]})
     return records
 
@@ -219,7 +225,8 @@ def test_the_fitted_thresholds_beat_one_sentence_and_one_shared_threshold():
         def f1(null: float, further: float) -> float:
             return evidence_f1([answered(r, null, further)[1] for r in records])["evidence_f1"]
 
-        margins = [m for r in records if r["margin"] is not None for m in (r["margin"], *(x[0] for x in r["more"]))]
+        margins = [m for r in records if r["margin"] is not None
+                   for m in (r["margin"], *(x["margin"] for x in r["more"]))]
         cuts = [-m for m in margins] + [-m + 1e-3 for m in margins] + [-1e9, 1e9]
         best_single = max(f1(t, -np.inf) for t in cuts)
         best_shared = max(f1(t, t) for t in cuts)

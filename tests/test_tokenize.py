@@ -197,22 +197,22 @@ def test_default_max_answer_tokens_is_the_longest_train_gold_span(tiny_backbone)
     task = make_task(run, tokenizer)
     features = task.features(evidence, cache=False)
     assert not any(s > 0 for s in features.columns["start_positions"])
-    holder = torch.nn.Module()
-    task.size_answers(holder, features, evidence)
-    assert int(holder.max_answer_tokens) == longest
+    task.build_loss(features)
+    assert task.readout(features, evidence).max_answer_tokens == longest
 
-    # through the loop, on longer windows: the buffer the model carries into post-processing
+    # through the loop, on longer windows: the readout the run carries into post-processing
     model["max_length"] = 160
     run = run_cfg("evidence", {"model": model, "train": {"epochs": 1, "precision": "fp32", "batch_size": 8}})
     result = train(run, evidence, evidence[:18])
-    assert int(result.model.max_answer_tokens) == longest
+    assert result.readout.max_answer_tokens == longest
+    assert "max_answer_tokens" not in result.model.state_dict()
 
     fixed = make_task(run_cfg("evidence", {"model": model, "train": {"max_answer_tokens": 5}}), tokenizer)
-    fixed.size_answers(holder, features, evidence)
-    assert int(holder.max_answer_tokens) == 5
+    fixed.build_loss(features)
+    assert fixed.readout(features, evidence).max_answer_tokens == 5
     negatives = [ex for ex in evidence if not ex["answers"]]
     with pytest.raises(InputError, match="max_answer_tokens is null"):
-        task.size_answers(holder, task.features(negatives, cache=False), negatives)
+        task.readout(task.features(negatives, cache=False), negatives)
 
 
 def test_heads_epoch_encodes_only_sentences_holding_a_drawn_pair(tiny_backbone):

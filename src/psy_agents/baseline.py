@@ -14,9 +14,10 @@ trains on train and is scored on val cross-fitted (thresholds fitted on one half
 trial's val figures are); the test column trains on train+val (as refit does) and takes its thresholds from
 out-of-fold predictions over the K folds of train+val (as refit takes stage C's).
 Logistic regression gives log-odds directly; class_weight="balanced" multiplies the odds by n0/n1, which is undone
-exactly (as the agents' prior shift is). The floors predict the train majority class (0: no symptom), nothing at
-all, "no answer" everywhere, every criterion everywhere (`always_positive`), or every sentence of the post as the
-evidence of every criterion (`every_sentence`), with no threshold to fit: the first things a user would try.
+exactly (as the agents' prior shift is). The floors predict the train majority class (0: no symptom; for the
+span agents also "no answer" everywhere, which is the same records), nothing at all, every criterion everywhere
+(`always_positive`), or every sentence of the post as the evidence of every criterion (`every_sentence`), with no
+threshold to fit: the first things a user would try.
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ from psy_agents.data.criteria_text import SYMPTOMS
 from psy_agents.data.examples import select
 from psy_agents.data.sentences import sentence_spans
 from psy_agents.errors import InputError
-from psy_agents.evaluation.spans import evidence_counts, further_sentences, rank_sentences, span_scored
+from psy_agents.evaluation.records import criteria_record, span_record
 from psy_agents.evaluation.scoring import SCALAR_METRICS, calibrates, cross_fitted, fit_thresholds, score
+from psy_agents.evaluation.spans import rank_sentences
+from psy_agents.evaluation.thresholds import Thresholds
 
 Row = dict[str, Any]
-EVAL_SPLITS = ("val", "test")
-FLOOR_THRESHOLDS = {"decision": 0.5, "null": 0.0, "further": 0.0, "calib_scale": 1.0, "calib_bias": 0.0}
+FLOOR_THRESHOLDS = Thresholds(decision=0.5)
 _LOGIT_CAP = 50.0
 
 
@@ -103,8 +105,7 @@ def criteria_records(models: dict[str, TextClassifier], rows: Sequence[Row]) -> 
         idx = [i for i, row in enumerate(rows) if row["symptom"] == symptom]
         if idx:
             logit[idx] = model.log_odds([rows[i]["sentence"] for i in idx])
-    return [{"post_id": r["post_id"], "sentence_id": r["sentence_id"], "symptom": r["symptom"], "label": r["label"],
-             "logit": float(z)} for r, z in zip(rows, logit, strict=True)]
+    return [criteria_record(r, float(z)).to_dict() for r, z in zip(rows, logit, strict=True)]
 
 
 def _posts(rows: Sequence[Row]) -> tuple[dict[Any, int], list[str], np.ndarray]:
@@ -141,67 +142,39 @@ class PostBaseline:
             scores = model.log_odds([texts[index[post_id]][s:e] for post_id, s, e in sentences])
             for (post_id, s, e), z in zip(sentences, scores, strict=True):
                 scored_sentences[post_id, symptom].append((float(z), s, e))
-        scored = set(span_scored(rows))
         records = []
-        for j, row in enumerate(rows):
-            i = index[row["post_id"]]
-            golds = [(g["start"], g["end"]) for g in row["answers"]]
+        for row in rows:
             found = rank_sentences(scored_sentences.get((row["post_id"], row["symptom"]), ()))
-            span = (found[0][1], found[0][2]) if found else None
-            records.append({
-                "post_id": row["post_id"], "symptom": row["symptom"], "label": row["label"], "scored": j in scored,
-                "gold": [[g["start"], g["end"], g["text"]] for g in row["answers"]],
-                "span": [-1, -1, ""] if span is None else [span[0], span[1], texts[i][span[0]:span[1]]],
-                "margin": round(found[0][0], 6) if found else None,  # rounded as `more`
-                "counts": evidence_counts(texts[i], span, golds),
-                "more": further_sentences(texts[i], found, 0.0, golds),
-                "logit": float(post_logit[i, SYMPTOMS.index(row["symptom"])]),
-            })
+            logit = float(post_logit[index[row["post_id"]], SYMPTOMS.index(row["symptom"])])
+            records.append(span_record(row, found[0] if found else None, 0.0, found, logit).to_dict())
         return records
 
 
 def floor_records(agent: str, rows: Sequence[Row], train_rows: Sequence[Row]) -> dict[str, list[Row]]:
-    """Records of the trivial predictors: the train majority class, predict nothing, always "no answer", always
-    positive (every (text, criterion) decided 1), and for the span agents every sentence (every sentence of the
-    post answered for every criterion, decided 1)."""
+    """Records of the trivial predictors: the train majority class (for the span agents it answers nothing, so it
+    is also "always no answer"), predict nothing, always positive (every (text, criterion) decided 1), and for the
+    span agents every sentence (every sentence of the post answered for every criterion, decided 1)."""
     majority = _LOGIT_CAP if np.mean([r["label"] for r in train_rows]) > 0.5 else -_LOGIT_CAP
 
-    scored = set(span_scored(rows)) if agent != "criteria" else set()
-
     def constant(logit: float) -> list[Row]:
-        out = []
-        for j, row in enumerate(rows):
-            record = {"post_id": row["post_id"], "symptom": row["symptom"], "label": row["label"], "logit": logit}
-            if agent == "criteria":
-                record["sentence_id"] = row["sentence_id"]
-            else:
-                golds = [(g["start"], g["end"]) for g in row["answers"]]
-                record.update(scored=j in scored, gold=[[g["start"], g["end"], g["text"]] for g in row["answers"]],
-                              span=[-1, -1, ""], margin=None, counts=evidence_counts(row["post"], None, golds))
-            out.append(record)
-        return out
+        make = (lambda row: criteria_record(row, logit)) if agent == "criteria" else (
+            lambda row: span_record(row, None, logit=logit))
+        return [make(row).to_dict() for row in rows]
 
     floors = {"majority": constant(majority), "predict_nothing": constant(-_LOGIT_CAP),
               "always_positive": constant(_LOGIT_CAP)}
     if agent != "criteria":
-        floors["always_no_answer"] = constant(majority)
-        floors["every_sentence"] = [_every_sentence(record, row["post"])
-                                    for record, row in zip(constant(_LOGIT_CAP), rows, strict=True)]
+        floors["every_sentence"] = [_every_sentence(row) for row in rows]
         if agent == "evidence":  # its P(symptom) is its answer's margin: deciding a pair 1 is answering it
             floors["always_positive"] = floors["every_sentence"]
     return floors
 
 
-def _every_sentence(record: Row, post: str) -> Row:
-    """A span record answering every sentence of the post: all tied at margin 0, which the floor's thresholds
-    answer, in the TF-IDF records' shape (best sentence, then `more`)."""
-    found = rank_sentences((0.0, start, end) for start, end in sentence_spans(post))
-    if not found:
-        return record
-    golds = [(g[0], g[1]) for g in record["gold"]]
-    start, end = found[0][1:]
-    return {**record, "span": [start, end, post[start:end]], "margin": 0.0,
-            "counts": evidence_counts(post, (start, end), golds), "more": further_sentences(post, found, 0.0, golds)}
+def _every_sentence(row: Row) -> Row:
+    """A span record answering every sentence of the post, decided 1: all tied at margin 0, which the floor's
+    thresholds answer, in the TF-IDF records' shape (best sentence, then `more`)."""
+    found = rank_sentences((0.0, start, end) for start, end in sentence_spans(row["post"]))
+    return span_record(row, found[0] if found else None, 0.0, found or None, _LOGIT_CAP).to_dict()
 
 
 def headline(metrics: dict, agent: str) -> dict[str, Any]:
@@ -217,7 +190,7 @@ def baseline_report(
     agent: str, examples: Sequence[Row], criteria_examples: Sequence[Row], splits: dict[str, Any],
     cfg: BaselineConfig,
 ) -> tuple[dict[str, Any], list[Row]]:
-    """{val, test} -> {tfidf, majority, predict_nothing, always_positive[, always_no_answer, every_sentence]},
+    """{val, test} -> {tfidf, majority, predict_nothing, always_positive[, every_sentence]},
     each with its `primary`; and the TF-IDF test predictions (refit's reference on the same test posts)."""
 
     def fit(post_ids: list[Any]):

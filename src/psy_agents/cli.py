@@ -1,4 +1,5 @@
-"""`psy-agents` command line: train one config, join an HPO study as a worker, or predict with a trained model."""
+"""`psy-agents` command line: train one config, join an HPO study as a worker, predict with a trained model, or
+compare DVC experiments."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def train_command(args: argparse.Namespace) -> None:
             run, select(examples, splits["train"]), select(examples, splits["val"]),
             callbacks=(dvclive_callback(live),), augmenter=augmenter_for(run), progress=True,
         )
-    save_model(out / "model", run, result.model, load_tokenizer(run.model.backbone))
+    save_model(out / "model", run, result.model, result.readout, load_tokenizer(run.model.backbone),
+               result.thresholds)
     write_json(out / "metrics.json", {
         "agent": args.agent, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
         "train_seconds": round(result.seconds, 1), "val": result.best_metrics, "config": run.to_dict(),
@@ -58,7 +60,7 @@ def predict_command(args: argparse.Namespace) -> None:
         write_jsonl(Path(args.out), rows)
     if args.html:
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.html).write_text(prediction_report(trained.run.agent, posts, rows, trained.thresholds),
+        Path(args.html).write_text(prediction_report(trained.run.agent, posts, rows, trained.thresholds.to_dict()),
                                    encoding="utf-8")
     print(f"predict: {len(rows)} posts ({trained.run.agent}) -> {'stdout' if args.out == '-' else args.out}"
           + (f", {args.html}" if args.html else ""), file=sys.stderr if args.out == "-" else sys.stdout)
@@ -89,6 +91,12 @@ def worker_command(args: argparse.Namespace) -> None:
     study, ran = join_search(inputs, args.stage, progress=False, wait=args.wait)
     print(f"worker hpo_{args.stage}@{args.agent}: ran {ran} trials; study {study.study_name} holds "
           f"{finished(study)} finished of n_trials={getattr(inputs.hpo, args.stage).n_trials}")
+
+
+def exps_command(args: argparse.Namespace) -> None:
+    from psy_agents.experiments import show
+
+    print(show(num=args.num))
 
 
 def _headline(metrics: dict) -> str:
@@ -126,6 +134,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="JSONL, one line per post, in input order; - for stdout")
     p.add_argument("--html", metavar="FILE", help="also write the evidence report of the predictions")
     p.set_defaults(func=predict_command)
+    p = sub.add_parser("exps", help="the DVC experiments of this repository: each one's changed params and each "
+                                   "agent's test primary (what `dvc exp show` holds, in a terminal's width)")
+    p.add_argument("-n", "--num", type=int, default=1, help="experiments of the last N commits (as dvc exp show -n)")
+    p.set_defaults(func=exps_command)
     args = parser.parse_args(argv)
     run_main(lambda: args.func(args))
 

@@ -134,8 +134,7 @@ class AugmentConfig:
     p_apply: float  # probability that a training example is augmented in an epoch
     ops_per_sample: int
     max_replace: float  # fraction of words one operation may change
-    methods: dict[str, float]  # method name -> sampling weight
-    antonym_guard: bool  # never use antonym replacement unless explicitly weighted in methods
+    methods: dict[str, float]  # method name -> sampling weight; antonym's 0 keeps it off (it can flip a meaning)
     reserved_words: tuple[str, ...]  # never changed: negations, <URL>
     # method name -> keyword arguments for its nlpaug augmenter, overriding the registry defaults
     method_params: dict[str, dict[str, Any]]
@@ -264,11 +263,37 @@ def apply_overrides(tree: dict[str, Any], overrides: dict[str, Any]) -> dict[str
 
 
 RUN_SECTIONS = ("model", "train", "augment")
+DEFAULT_SECTIONS = {"model": ModelConfig, "train": TrainConfig}  # what params.yaml agent_defaults may set
+
+
+def agent_defaults(params: dict[str, Any], agent: str) -> dict[str, Any]:
+    """params' `agent_defaults.<agent>` as flat dotted values, e.g. {"train.batch_size": 16}: what run_config sets
+    over model and train for that agent before any override, and keys its search space takes out of search.common
+    (hpo/space.py). Params without the section (a saved model's run_config.json) have none."""
+    section = params.get("agent_defaults")
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise InputError(f"params.yaml agent_defaults: expected a mapping of agents, got {section!r}")
+    if unknown := sorted(set(section) - set(AGENTS)):
+        raise InputError(f"params.yaml agent_defaults: unknown agent(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(AGENTS)}")
+    flat: dict[str, Any] = {}
+    for name, values in (section.get(agent) or {}).items():
+        where = f"params.yaml agent_defaults.{agent}.{name}"
+        if name not in DEFAULT_SECTIONS or not isinstance(values, dict):
+            raise InputError(f"{where}: expected model: {{...}} or train: {{...}} with the fields they set")
+        fields = [f.name for f in dataclasses.fields(DEFAULT_SECTIONS[name])]
+        if unknown := sorted(set(values) - set(fields)):
+            raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+        flat.update({f"{name}.{key}": value for key, value in values.items()})
+    return flat
 
 
 def run_config(agent: str, params: dict[str, Any], overrides: dict[str, Any] | None = None) -> RunConfig:
-    """The one way a run config is made: params' model, train and augment sections with flat dotted overrides set
-    over them (`psy-agents train --set`, a trial's sampled values, a CV candidate, refit's winner and epochs).
+    """The one way a run config is made: params' model, train and augment sections, the agent's agent_defaults set
+    over them, then flat dotted overrides (`psy-agents train --set`, a trial's sampled values, a CV candidate,
+    refit's winner and epochs).
 
     Any augment.* override switches augmentation on unless it sets augment.enabled itself: params.yaml leaves it off
     and stage B samples search.augment, so `--set augment.p_apply=0.3` augments exactly as a trial with that value
@@ -277,7 +302,8 @@ def run_config(agent: str, params: dict[str, Any], overrides: dict[str, Any] | N
     overrides = dict(overrides or {})
     if any(key.startswith("augment.") for key in overrides):
         overrides.setdefault("augment.enabled", True)
-    sections = apply_overrides({k: params[k] for k in RUN_SECTIONS if k in params}, overrides)
+    sections = apply_overrides({k: params[k] for k in RUN_SECTIONS if k in params},
+                               {**agent_defaults(params, agent), **overrides})
     return RunConfig(
         agent=coerce(Agent, agent, "agent"),
         model=build(ModelConfig, sections.get("model"), "model"),
@@ -362,8 +388,7 @@ class StageBConfig(SearchConfig):
 class StageCConfig:
     """hpo.c: K-fold cross-validation of the best Pareto configs."""
 
-    candidates: int  # Pareto configs cross-validated
-    folds: int | None  # None = split.folds
+    candidates: int  # Pareto configs cross-validated, each on every fold of splits.json (split.folds)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ point at the unchanged span text, so `new_text[s:e]` equals the original span.
 Determinism: all choices come from a numpy Generator seeded with (seed, *rng_key); nlpaug draws from python's
 `random` and numpy's global RNG, so each operation seeds both from that Generator and restores their previous
 state afterwards (the training loop's own use of them is not disturbed). Same (seed, rng_key, text) -> same output.
-The global-RNG swap is not thread-safe: augment in the main process or in DataLoader worker processes, not threads.
+The global-RNG swap is not thread-safe: augment in one thread (the training loop augments in the main process).
 """
 
 from __future__ import annotations
@@ -110,11 +110,8 @@ class Augmenter:
 
     def _build(self) -> dict[str, Method]:
         cfg = self.cfg
+        # antonym replacement can flip a symptom's meaning: params.yaml weights it 0, which leaves it out here
         wanted = [name for name, weight in cfg.methods.items() if weight > 0]
-        if "antonym" in wanted and cfg.antonym_guard:
-            log.warning("augment: antonym replacement is off (augment.antonym_guard is true): it can reverse a "
-                        "symptom's meaning; set antonym_guard: false to use it")
-            wanted.remove("antonym")
         missing: dict[str, list[str]] = {}
         for name in wanted:
             reason = registry.missing_resource(name, cfg.tfidf_dir, cfg.wordnet_dir)
@@ -131,10 +128,6 @@ class Augmenter:
         if not built:
             log.warning("augment: no augmentation method available; training examples stay unchanged")
         return built
-
-    def __reduce__(self):
-        # The methods are closures over nlpaug objects; DataLoader workers (spawn) rebuild them from the config.
-        return Augmenter, (self.cfg, self.seed)
 
     @property
     def active(self) -> tuple[str, ...]:

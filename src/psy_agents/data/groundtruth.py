@@ -290,11 +290,10 @@ def build_groundtruth(data_cfg: DataConfig, split_cfg: SplitConfig) -> GroundTru
 
 
 def headline(report: dict) -> dict[str, int]:
-    """The counts metrics/groundtruth.json keeps: posts kept, (sentence, criterion) examples per split, sentences
-    no matching level located, annotation rows dropped."""
+    """The counts metrics/groundtruth.json keeps: posts kept, sentences no matching level located, annotation rows
+    dropped (the examples per split are in the report)."""
     return {
         "posts": report["posts"]["kept"],
-        **{name: report["splits"][name]["criteria_examples"] for name in ("train", "val", "test")},
         "unmatched": report["match"]["sentences"]["unmatched"],
         "dropped": sum(report["annotations"]["dropped"].values()),
     }

@@ -64,8 +64,14 @@ def encode_criteria(examples: list[dict], tokenizer, max_length: int, cache: boo
     columns = {name: enc[name] for name in MODEL_INPUTS if name in enc}
     columns["labels"] = [int(ex["label"]) for ex in examples]
     columns["example_index"] = list(range(len(examples)))
-    features = Features(columns)
-    if cache:
+    return _stored(key if cache else None, columns)
+
+
+def _stored(key: tuple | None, columns: dict[str, list], units: dict[str, list] | None = None) -> Features:
+    """The features of the columns and of the sentence-unit columns (if any), kept in the cache under `key`
+    (None: not kept)."""
+    features = Features({**columns, **(units or {})})
+    if key is not None:
         _CACHE[key] = features
     return features
 
@@ -96,10 +102,7 @@ def encode_criteria_heads(examples: list[dict], tokenizer, max_length: int, cach
     columns = {name: enc[name] for name in MODEL_INPUTS if name in enc}
     columns["labels"] = [[int(examples[i]["label"]) if i >= 0 else 0 for i in row] for row in slots]
     columns["example_indices"] = slots
-    features = Features(columns)
-    if cache:
-        _CACHE[key] = features
-    return features
+    return _stored(key if cache else None, columns)
 
 
 def _window_target(example: dict, context: list, first: int, last: int) -> tuple[int, int, int, int, int]:
@@ -174,12 +177,7 @@ def encode_spans_heads(examples: list[dict], tokenizer, max_length: int, stride:
         offsets.append(context)
         example_indices.append(row)
     columns.update(targets, offset_mapping=offsets, example_indices=example_indices)
-    if sentences:
-        columns.update(units)
-    features = Features(columns)
-    if cache:
-        _CACHE[key] = features
-    return features
+    return _stored(key if cache else None, columns, units if sentences else None)
 
 
 def window_examples(features: Features) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -239,12 +237,7 @@ def encode_spans(examples: list[dict], tokenizer, max_length: int, stride: int, 
         cut=cut,
         example_index=list(enc["overflow_to_sample_mapping"]),
     )
-    if sentences:
-        columns.update(units)
-    features = Features(columns)
-    if cache:
-        _CACHE[key] = features
-    return features
+    return _stored(key if cache else None, columns, units if sentences else None)
 
 
 def longest_answer_tokens(features: Features, examples: list[dict]) -> int:

@@ -1,10 +1,10 @@
 """Decisions and scores from per-example prediction records, the same for every model, the baseline and the floors.
 
-A record (see training.tasks `records`) holds nothing that depends on a threshold: criteria, the log-odds of label 1
-per (sentence, criterion); span agents, per (post, criterion) the best span over the post's windows whatever the
-null score, its margin over the null score, the evidence word counts of answering with it, the same for each
-further candidate sentence (`more`: evidence may be several sentences), and (share/joint) the classification log-odds.
-So thresholds and calibration are fitted on records of held-out data (`fit_thresholds`) and applied anywhere
+A record (evaluation.records, built by training.tasks `records` and the baseline; read here as its dict) holds
+nothing that depends on a threshold: criteria, the log-odds of label 1 per (sentence, criterion); span agents, per
+(post, criterion) the best span over the post's windows whatever the null score, its margin over the null score, the
+evidence word counts of answering with it, the same for each further candidate sentence (`more`: evidence may be
+several sentences), and (share/joint) the classification log-odds. So thresholds and calibration are fitted on records of held-out data (`fit_thresholds`) and applied anywhere
 (`decide`), and every `primary` comes from one function (`metrics_of`): `score` under one set of thresholds (test,
 new posts), `cross_fitted` for the held-out records the thresholds are fitted on (validation).
 """
@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from psy_agents.errors import InputError
 from psy_agents.evaluation.metrics import best_threshold, classification_metrics, post_level_metrics, symptom_f1
 from psy_agents.evaluation.spans import answered, evidence_f1, fit_span_thresholds, squad_v2_scores
+from psy_agents.evaluation.thresholds import Thresholds
 
 # The top-level scalar validation metrics of each agent: what an HPO objective may name. Every agent's selection
 # metric (HPO objective, early stopping, CV, refit, baseline) is `primary`; see `metrics_of`.
@@ -66,7 +67,7 @@ def _references(prediction: dict) -> list[str]:
     return gold + [" ".join(gold)] if len(gold) > 1 else gold
 
 
-def fit_thresholds(agent: str, records: list[dict], calibrate: bool) -> dict[str, float]:
+def fit_thresholds(agent: str, records: list[dict], calibrate: bool) -> Thresholds:
     """Thresholds and calibration fitted on records of data the model did not train on.
 
     null and further (span agents): the answer-vs-null thresholds of a pair's best span and of its further
@@ -81,21 +82,21 @@ def fit_thresholds(agent: str, records: list[dict], calibrate: bool) -> dict[str
     labels = [r["label"] for r in records]
     scale, bias = _platt(logits, labels) if calibrate else (1.0, 0.0)
     decision = best_threshold(labels, sigmoid(scale * logits + bias), [r["symptom"] for r in records])
-    return {"decision": decision, "null": null, "further": further, "calib_scale": scale, "calib_bias": bias}
+    return Thresholds(decision=decision, null=null, further=further, calib_scale=scale, calib_bias=bias)
 
 
-def decide(agent: str, records: list[dict], thresholds: dict[str, float]) -> list[dict]:
+def decide(agent: str, records: list[dict], thresholds: Thresholds) -> list[dict]:
     """The predictions of records under thresholds: each record adds `prob` (the calibrated P(label 1), rounded),
     its `decision` (0/1, what the metrics count: `prob` is rounded, so it cannot always recompute it), and a span
     agent's `answer` (the answered spans as [start, end, text], in text order; none for no answer) with their
     evidence counts `answer_counts`."""
-    null = thresholds["null"]
-    prob = sigmoid(thresholds["calib_scale"] * _logits(agent, records, null) + thresholds["calib_bias"])
-    predictions = [{**r, "prob": round(float(p), 6), "decision": int(p >= thresholds["decision"])}
+    null = thresholds.null
+    prob = sigmoid(thresholds.calib_scale * _logits(agent, records, null) + thresholds.calib_bias)
+    predictions = [{**r, "prob": round(float(p), 6), "decision": int(p >= thresholds.decision)}
                    for r, p in zip(records, prob, strict=True)]
     if agent != "criteria":
         for pred in predictions:
-            pred["answer"], pred["answer_counts"] = answered(pred, null, thresholds["further"])
+            pred["answer"], pred["answer_counts"] = answered(pred, null, thresholds.further)
     return predictions
 
 
@@ -124,10 +125,10 @@ def metrics_of(agent: str, predictions: list[dict]) -> dict:
             "post": post}
 
 
-def score(agent: str, records: list[dict], thresholds: dict[str, float]) -> tuple[dict, list[dict]]:
+def score(agent: str, records: list[dict], thresholds: Thresholds) -> tuple[dict, list[dict]]:
     """Metrics and predictions (`decide`) of records under thresholds fitted elsewhere (test, new posts)."""
     predictions = decide(agent, records, thresholds)
-    return {**metrics_of(agent, predictions), "thresholds": thresholds}, predictions
+    return {**metrics_of(agent, predictions), "thresholds": thresholds.to_dict()}, predictions
 
 
 def post_halves(records: list[dict], seed: int = CROSS_FIT_SEED) -> tuple[list[int], list[int]]:

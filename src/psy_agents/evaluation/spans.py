@@ -13,6 +13,7 @@ import collections
 import re
 import string
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -149,12 +150,25 @@ def rank_sentences(candidates: Iterable[tuple[float, int, int]]) -> list[tuple[f
     return sorted(candidates, key=lambda c: (-c[0], c[1]))
 
 
+@dataclass(frozen=True)
+class Further:
+    """One of a span record's further candidate sentences (its `more`, sentence unit): its margin over the null
+    score, its span and text, the words it adds (`words`: those no better-ranked sentence holds) and how many of
+    them are gold evidence (`in_gold`). In a record's dict (evaluation.records) it is the mapping of these names."""
+
+    margin: float
+    start: int
+    end: int
+    text: str
+    words: int
+    in_gold: int
+
+
 def further_sentences(context: str, ranked: Sequence[tuple[float, int, int]], null_score: float,
-                      golds: Sequence[tuple[int, int]]) -> list[list]:
-    """A record's `more`: the candidate sentences after the best one, best first, each as [margin over the null
-    score, start, end, text, its new words, its new words in gold evidence]. A sentence counts only the words no
-    better-ranked sentence holds, and what a threshold answers is always a best-first prefix, so the counts of the
-    answered sentences add up (`answered`)."""
+                      golds: Sequence[tuple[int, int]]) -> list[Further]:
+    """A record's `more`: the candidate sentences after the best one, best first. A sentence counts only the words
+    no better-ranked sentence holds, and what a threshold answers is always a best-first prefix, so the counts of
+    the answered sentences add up (`answered`)."""
     words = _Words(context)
     gold = words.of(*golds)
     seen = words.of(ranked[0][1:]) if ranked else set()
@@ -162,7 +176,8 @@ def further_sentences(context: str, ranked: Sequence[tuple[float, int, int]], nu
     for z, start, end in ranked[1:]:
         new = words.of((start, end)) - seen
         seen |= new
-        more.append([round(z - null_score, 6), start, end, context[start:end], len(new), len(new & gold)])
+        more.append(Further(margin=round(z - null_score, 6), start=start, end=end, text=context[start:end],
+                            words=len(new), in_gold=len(new & gold)))
     return more
 
 
@@ -174,10 +189,10 @@ def answered(record: dict, null: float, further: float) -> tuple[list[list], lis
     if record["margin"] is None or not record["margin"] + null >= 0:  # NaN (a diverged run) answers nothing
         return [], [0, gold, 0]
     spans, (predicted, _, both) = [record["span"]], record["counts"]
-    for margin, start, end, text, words, in_gold in record.get("more", ()):
-        if margin + further >= 0:
-            spans.append([start, end, text])
-            predicted, both = predicted + words, both + in_gold
+    for sentence in record.get("more", ()):
+        if sentence["margin"] + further >= 0:
+            spans.append([sentence["start"], sentence["end"], sentence["text"]])
+            predicted, both = predicted + sentence["words"], both + sentence["in_gold"]
     return sorted(spans), [predicted, gold, both]
 
 
@@ -192,8 +207,8 @@ def fit_span_thresholds(records: Sequence[dict]) -> tuple[float, float]:
     """
     tops = [r["margin"] if r["margin"] is not None else -np.inf for r in records]
     # further sentences of pairs a threshold can answer (a NaN best margin never is)
-    further_items = [(i, m, [w, 0, b]) for i, r in enumerate(records) if np.isfinite(tops[i])
-                     for m, _, _, _, w, b in r.get("more", ())]
+    further_items = [(i, s["margin"], [s["words"], 0, s["in_gold"]]) for i, r in enumerate(records)
+                     if np.isfinite(tops[i]) for s in r.get("more", ())]
 
     def f1(null: float, further: float) -> float:
         return evidence_f1([answered(r, null, further)[1] for r in records])["evidence_f1"]
@@ -264,11 +279,6 @@ def best_null_threshold(margins: Sequence[float], counts: Sequence[Sequence[int]
     if k == len(sorted_m):
         return -float(sorted_m[-1]) + 1.0
     return -float((sorted_m[k - 1] + sorted_m[k]) / 2)
-
-
-def span_scored(rows: Sequence[dict]) -> list[int]:
-    """Indices of the rows span scores count: a label-1 row whose sentence could not be located has no gold span."""
-    return [i for i, row in enumerate(rows) if not (row["label"] and not row["answers"])]
 
 
 def normalize_answer(text: str) -> str:

@@ -15,7 +15,6 @@ from psy_agents.augment.policy import augmenter_for
 from psy_agents.augment.tfidf import fit_nlpaug_model
 from psy_agents.config import RunConfig, run_config
 from psy_agents.data.examples import PROCESSED, select
-from psy_agents.errors import InputError
 from psy_agents.evaluation.scoring import fit_thresholds
 from psy_agents.hpo.inputs import StageInputs
 from psy_agents.training.loop import train
@@ -26,10 +25,7 @@ log = logging.getLogger(__name__)
 
 def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool = True) -> dict:
     """Train every candidate on every fold (train part) and score it on the fold's val part."""
-    folds = inputs.splits["folds"]
-    n_folds = inputs.hpo.c.folds or len(folds)
-    if n_folds > len(folds):
-        raise InputError(f"hpo.c.folds={n_folds} but splits.json has {len(folds)} folds; lower it or raise split.folds")
+    folds = inputs.splits["folds"]  # split.folds of them, cut by the groundtruth stage
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         fold_tfidf: dict[int, str] = {}  # fold -> its TF-IDF model dir, fitted once for every candidate that augments
@@ -45,7 +41,7 @@ def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool =
         for candidate in candidates[: inputs.hpo.c.candidates]:
             run = run_config(inputs.agent, inputs.sections, candidate["params"])
             scores, best_epochs, oof = [], [], []
-            for k, fold in enumerate(folds[:n_folds]):
+            for k, fold in enumerate(folds):
                 run_k = fold_run(run, k)
                 result = train(
                     run_k, select(inputs.examples, fold["train"]), select(inputs.examples, fold["val"]),
@@ -64,11 +60,11 @@ def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool =
                     "std": float(np.std(scores)),
                     "best_epochs": best_epochs,
                     # refit's thresholds: fitted on the pooled out-of-fold predictions, which no fold model trained on
-                    "thresholds": fit_thresholds(run.agent, oof, needs_calibration(run)),
+                    "thresholds": fit_thresholds(run.agent, oof, needs_calibration(run)).to_dict(),
                 }
             )
     winner = min(results, key=lambda r: (-r["mean"], r["std"], r["trial"]))
-    return {"metric": "primary", "folds": n_folds, "candidates": results, "winner": winner["trial"]}
+    return {"metric": "primary", "folds": len(folds), "candidates": results, "winner": winner["trial"]}
 
 
 def refit_epochs(winner: dict) -> int:

@@ -1,8 +1,7 @@
 """A study's name: a hash of everything its trials' results depend on, so a study is what its name says.
 
-That is the code the stage runs and the files it reads (the stage's deps, read from dvc.yaml: the list DVC reruns the
-stage on is the list hashed here, so the two cannot drift apart) and the params that define its trials (space, stage
-settings, base config). A rerun with unchanged inputs (a killed stage, a larger n_trials or timeout, other workers)
+That is the code the stage runs and the files it reads (the stage's deps, the list DVC reruns the stage on) and the
+params that define its trials (space, stage settings, base config). A rerun with unchanged inputs (a killed stage, a larger n_trials or timeout, other workers)
 continues the study; any other change names a fresh one, and `announce` says which inputs changed since the last one.
 """
 
@@ -11,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,12 +17,10 @@ from typing import Any
 
 import optuna
 
-from psy_agents.config import load_yaml
 from psy_agents.errors import InputError
 
 log = logging.getLogger(__name__)
 
-DVC_FILE = Path("dvc.yaml")
 IDENTITY_ATTR = "identity"  # study user attr: the file digests and params digest its name hashes
 CREATED_ATTR = "created"  # study user attr: when the stage created it (ISO, UTC), to find the latest earlier study
 
@@ -39,22 +35,12 @@ def _digest(value: Any) -> str:
     return hashlib.sha1(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def stage_deps(stage: str, agent: str, params: dict[str, Any], dvc_file: Path = DVC_FILE) -> list[str]:
-    """The deps of `{stage}@{agent}` as dvc.yaml declares them, with `${item}` and `${section.key}` resolved."""
-    try:
-        definition = load_yaml(dvc_file.read_text(encoding="utf-8"))["stages"][stage]
-    except FileNotFoundError:
-        raise InputError(f"{dvc_file}: not found; run from the project root (where dvc.yaml lives)") from None
-    except (KeyError, TypeError):
-        raise InputError(f"{dvc_file}: no stage {stage}; the study's name hashes that stage's deps") from None
-
-    def resolve(match: re.Match) -> str:
-        value: Any = {"item": agent, **params}
-        for part in match.group(1).split("."):
-            value = value[part]
-        return str(value)
-
-    return [re.sub(r"\$\{\s*([\w.]+)\s*\}", resolve, dep) for dep in definition.get("do", definition).get("deps", [])]
+def stage_deps(stage: str, agent: str) -> list[str]:
+    """What a search stage's trials run and read: its script, the package, its input files (dvc.yaml lists the same
+    as the stage's deps; tests/test_hpo_study.py checks that they agree)."""
+    inputs = {"a": ["data/processed"],
+              "b": ["data/processed", "data/tfidf", f"outputs/{agent}/hpo_a/topk.json"]}[stage]
+    return ["stages/hpo.py", "src/psy_agents", *inputs]
 
 
 def file_digests(deps: list[str] | tuple[str, ...], missing_ok: bool = False) -> dict[str, str | None]:

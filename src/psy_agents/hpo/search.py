@@ -26,7 +26,7 @@ from psy_agents.errors import InputError
 from psy_agents.evaluation.scoring import SCALAR_METRICS
 from psy_agents.hpo.identity import Identity, announce, stamp, study_identity
 from psy_agents.hpo.inputs import StageInputs
-from psy_agents.hpo.space import base_values, defaults_in_space, space_for, suggest, validate_space
+from psy_agents.hpo.space import base_values, defaults_in_space, suggest, validate_space
 from psy_agents.hpo.storage import make_storage, open_study
 from psy_agents.hpo.workers import (
     OPEN_ATTR,
@@ -89,7 +89,7 @@ def stage_fixed(cfg: SearchConfig) -> dict[str, Any]:
 def default_seed(inputs: StageInputs, stage: str) -> dict:
     """params.yaml's own config as a seed trial: a short search then never ends below the defaults it started from.
     It runs through the stage's objective, so in stage A it trains the same horizon as every other trial."""
-    space = space_for(inputs.search, inputs.agent, stage)
+    space = inputs.space(stage)
     base = base_values(run_config(inputs.agent, inputs.sections, stage_fixed(getattr(inputs.hpo, stage))))
     return {"params": defaults_in_space(space, base), "source": "params.yaml"}
 
@@ -100,7 +100,7 @@ def seeds_from_a(inputs: StageInputs, ranked: list[dict]) -> list[dict]:
     the seed is the config stage A ranked, LR schedule included; elsewhere stage B's sampler draws its epochs.
     The first also keeps params.yaml's augmentation (none by default), so stage B holds the config stage A ranked
     first exactly as it was trained, and a sampled augmentation (the other seeds', the sampler's) must beat it."""
-    space = space_for(inputs.search, inputs.agent, "b")
+    space = inputs.space("b")
     augment = {key: entry for key, entry in space.items() if key.startswith("augment.")}
     control = defaults_in_space(augment, base_values(run_config(inputs.agent, inputs.sections))) if augment else {}
     return [{"params": {**r["params"], **defaults_in_space(space, {"train.epochs": r["epochs"]}),
@@ -129,7 +129,7 @@ def _no_augmenter(run) -> None:
 
 def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress: bool):
     check_objectives(inputs.agent, stage, cfg)
-    space = space_for(inputs.search, inputs.agent, stage)
+    space = inputs.space(stage)
     validate_space(space, f"search ({inputs.agent}, stage {stage})")
     fixed = stage_fixed(cfg)
     base = base_values(run_config(inputs.agent, inputs.sections, fixed))

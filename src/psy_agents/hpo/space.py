@@ -4,13 +4,15 @@ Every hyperparameter is named by its dotted path into a RunConfig section (`trai
 sampled value is by construction a field of what gets trained, and the same name is the Optuna parameter name
 (trials.csv, topk.json and `enqueue_trial` all speak it). In params.yaml an entry may be written nested
 (`train: {lr: {...}}`, which `dvc exp run -S search.common.train.lr.high=1e-4` can address) or with a dotted key
-(`train.lr: {...}`); both flatten to the same space.
+(`train.lr: {...}`); both flatten to the same space. A key an agent's agent_defaults fix (`criteria: {train:
+{batch_size: 16}}`) leaves search.common for that agent; an entry of its own part searches it again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Iterable
 from typing import Any
 
 from psy_agents.config import AugmentConfig, ModelConfig, RunConfig, TrainConfig, apply_overrides, coerce
@@ -124,20 +126,23 @@ def validate_space(space: dict[str, Any], where: str = "search", origin: dict[st
         _check_condition(key, entry, space, at)
 
 
-def space_for(search: dict[str, Any] | None, agent: str, stage: str) -> dict[str, dict[str, Any]]:
+def space_for(search: dict[str, Any] | None, agent: str, stage: str, fixed: Iterable[str] = ()
+              ) -> dict[str, dict[str, Any]]:
     """Flat, validated space of one agent and stage: common + agent part (+ augment part in stage B), without
-    STAGE_A_FIXED in stage A.
+    STAGE_A_FIXED in stage A, and without the common entries of `fixed` (the dotted keys of the agent's
+    agent_defaults, config.agent_defaults) unless the agent's part declares them too.
 
     An agent entry with the key of a common one replaces it in place, so conditions declared in common still see
     their key first.
     """
     search = search or {}
     parts = ["common", agent] + (["augment"] if stage == "b" else [])
+    left_out = set(fixed) - set(flatten(search.get(agent), f"search.{agent}"))
     space: dict[str, dict[str, Any]] = {}
     origin: dict[str, str] = {}
     for part in parts:
         for key, entry in flatten(search.get(part), f"search.{part}").items():
-            if stage == "a" and key in STAGE_A_FIXED:
+            if (stage == "a" and key in STAGE_A_FIXED) or (part == "common" and key in left_out):
                 continue
             if stage == "a" and key.startswith("augment."):
                 raise InputError(f"params.yaml search.{part}.{key}: augmentation joins the search in stage B only "

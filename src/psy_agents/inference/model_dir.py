@@ -5,9 +5,12 @@ Layout (what transformers reads is in its own layout, so AutoConfig / AutoTokeni
   agent.safetensors             the weights of the agent model: its encoder(s) and heads (not named model.safetensors:
                                 from_pretrained on the directory would take it for a bare encoder's and load nothing)
   run_config.json               the RunConfig it was trained with (agent, formulation, windows, batch size, precision)
-  thresholds.json               what training fitted beside the weights: the decision and answer-vs-null thresholds,
-                                the Platt calibration, the prior-shift correction and, for span agents, the longest
-                                answer in tokens (a file a person can read, and edit to move a threshold)
+  thresholds.json               what training fitted beside the weights: the decision and answer-vs-null thresholds
+                                and the Platt calibration (evaluation.thresholds.Thresholds, by name), the prior-shift
+                                correction and, for token spans, the longest answer in tokens (Readout, by name) (a
+                                file a person can read, and edit to move a threshold)
+
+A damaged directory (a file missing, not JSON, a key missing or of the wrong type) is an InputError naming the file.
 """
 
 from __future__ import annotations
@@ -24,48 +27,46 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 from psy_agents.config import RunConfig, run_config
 from psy_agents.data.io import read_json, write_json
 from psy_agents.errors import InputError
+from psy_agents.evaluation.thresholds import Readout, Thresholds
 from psy_agents.models.agents import build_model
 from psy_agents.training.loop import resolve_device
-from psy_agents.training.tasks import THRESHOLD_BUFFERS, set_thresholds, thresholds_of
 
 WEIGHTS = "agent.safetensors"
 RUN_CONFIG = "run_config.json"
 FITTED = "thresholds.json"
 REQUIRED = ("config.json", WEIGHTS, RUN_CONFIG, FITTED)
-# Buffers training registers on the model at run time (training.loop, training.tasks): not part of the architecture
-# a fresh build has, so they go to thresholds.json and are registered again on load.
-FITTED_BUFFERS = ("prior_shift", "max_answer_tokens", *(f"{name}_threshold" for name in THRESHOLD_BUFFERS))
+_FIX = "save the directory again (refit's models/<agent>/, or `psy-agents train --out`)"
 
 
 @dataclass
 class TrainedModel:
-    """A loaded model directory: the agent model (eval mode, on the training code's device), its run config and
-    tokenizer. `thresholds` are the saved decision / null / further thresholds and calibration."""
+    """A loaded model directory: the agent model (eval mode, on the training code's device), its run config,
+    tokenizer, thresholds (the saved decision / null / further thresholds and calibration) and readout (prior shift,
+    longest answer: what turns the model's outputs into records)."""
 
     run: RunConfig
     model: nn.Module
     tokenizer: PreTrainedTokenizerBase
     path: Path
-
-    @property
-    def thresholds(self) -> dict[str, float]:
-        return thresholds_of(self.model)
+    thresholds: Thresholds
+    readout: Readout
 
 
-def save_model(directory: str | Path, run: RunConfig, model: nn.Module, tokenizer) -> Path:
-    """Write `model` (trained with `run`, thresholds set) and `tokenizer` to `directory` in the layout above."""
+def save_model(directory: str | Path, run: RunConfig, model: nn.Module, readout: Readout, tokenizer,
+               thresholds: Thresholds | None) -> Path:
+    """Write `model` (trained with `run`; `readout`: that run's, TrainResult.readout), its `thresholds` and
+    `tokenizer` to `directory` in the layout above."""
+    if thresholds is None:
+        raise InputError("the model has no fitted thresholds to save: train it with a validation split, or fix "
+                         "train.threshold")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = model.state_dict()
-    weights = {k: v.detach().cpu().contiguous() for k, v in state.items() if k not in FITTED_BUFFERS}
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(weights, directory / WEIGHTS, metadata={"format": "pt", "agent": run.agent})
     model.encoders[0].config.save_pretrained(directory)  # joint's two encoders share one architecture
     tokenizer.save_pretrained(directory)
     write_json(directory / RUN_CONFIG, run.to_dict())
-    fitted = {**thresholds_of(model), "prior_shift": float(model.prior_shift)}
-    if hasattr(model, "max_answer_tokens"):
-        fitted["max_answer_tokens"] = int(model.max_answer_tokens)
-    write_json(directory / FITTED, fitted)
+    write_json(directory / FITTED, {**thresholds.to_dict(), **readout.to_dict()})
     return directory
 
 
@@ -81,7 +82,17 @@ def load_model(directory: str | Path, device: torch.device | str | None = None) 
         raise InputError(f"{directory}: not a model directory (no {', '.join(missing)}); point at models/<agent>/ "
                          "(written by `dvc repro`) or at <out>/model/ of `psy-agents train --out <out>`")
     saved = read_json(directory / RUN_CONFIG)
-    run = run_config(saved.get("agent", ""), saved)
+    try:
+        if not isinstance(saved, dict):
+            raise InputError(f"expected a mapping, got {type(saved).__name__}")
+        run = run_config(saved.get("agent", ""), saved)
+    except InputError as exc:
+        raise InputError(f"{directory / RUN_CONFIG}: not a run config ({str(exc).split(';')[0]}); {_FIX}") from None
+    fitted = read_json(directory / FITTED)
+    try:
+        thresholds, readout = Thresholds.from_dict(fitted), Readout.from_dict(fitted)
+    except ValueError as exc:
+        raise InputError(f"{directory / FITTED}: {exc}; {_FIX}") from None
     tokenizer = AutoTokenizer.from_pretrained(directory)
     with torch.random.fork_rng(devices=[]):  # the random init is overwritten; leave the caller's stream alone
         model = build_model(run.agent, run.model, backbone=AutoConfig.from_pretrained(directory))
@@ -90,15 +101,7 @@ def load_model(directory: str | Path, device: torch.device | str | None = None) 
     except (SafetensorError, RuntimeError) as exc:
         raise InputError(f"{directory / WEIGHTS}: does not hold the weights of the model {RUN_CONFIG} and config.json "
                          f"describe ({_first_problem(exc)}); save the directory again") from None
-    fitted = read_json(directory / FITTED)
-    lacking = [name for name in ("prior_shift", *THRESHOLD_BUFFERS) if not isinstance(fitted.get(name), (int, float))]
-    if lacking:
-        raise InputError(f"{directory / FITTED}: no number for {', '.join(lacking)}; save the directory again")
-    model.register_buffer("prior_shift", torch.tensor(fitted["prior_shift"]))
-    set_thresholds(model, fitted)
-    if "max_answer_tokens" in fitted:
-        model.register_buffer("max_answer_tokens", torch.tensor(fitted["max_answer_tokens"]))
-    return TrainedModel(run, model.to(device or resolve_device()).eval(), tokenizer, directory)
+    return TrainedModel(run, model.to(device or resolve_device()).eval(), tokenizer, directory, thresholds, readout)
 
 
 def _first_problem(exc: Exception) -> str:

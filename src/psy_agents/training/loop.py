@@ -28,10 +28,11 @@ from psy_agents.config import Precision, RunConfig
 from psy_agents.data.tokenize import MODEL_INPUTS, collate, length_batches
 from psy_agents.errors import InputError
 from psy_agents.evaluation.scoring import cross_fitted, decide, fit_thresholds, score
+from psy_agents.evaluation.thresholds import Readout, Thresholds
 from psy_agents.models.agents import build_model, start_from_descriptions
 from psy_agents.models.backbone import load_tokenizer
 from psy_agents.training.optim import build_optimizer, build_scheduler
-from psy_agents.training.tasks import make_task, needs_calibration, predict, set_thresholds, thresholds_of
+from psy_agents.training.tasks import make_task, needs_calibration, predict
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,14 @@ class DivergedError(RuntimeError):
 @dataclass
 class TrainResult:
     model: torch.nn.Module
+    readout: Readout  # what turns the model's outputs into records, fixed on the training split (prior shift, ...)
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0  # 1-based; 0 when no validation split was given
     best_metrics: dict | None = None
     best_predictions: list[dict] | None = None  # under the thresholds the model keeps; best_metrics are cross-fitted
+    # what decides the model's predictions (fitted on the best epoch's validation records, or train.threshold); None
+    # when nothing was fitted (no validation split): then nothing may score it
+    thresholds: Thresholds | None = None
     epochs_run: int = 0
     train_samples: int = 0
     seconds: float = 0.0
@@ -153,18 +158,15 @@ def train(
     loss_module = task.build_loss(train_features)
     if loss_module is not None:
         loss_module.to(device)
-    # A buffer, so the correction travels with the weights into refit's saved model and its test evaluation.
-    model.register_buffer("prior_shift", torch.tensor(task.prior_shift))
-    task.size_answers(model, train_features, train_examples)
-    if cfg.threshold is not None:
-        set_thresholds(model, task.fixed_thresholds())
+    readout = task.readout(train_features, train_examples)
+    thresholds = task.fixed_thresholds() if cfg.threshold is not None else None
     rng = np.random.default_rng(cfg.seed)
     steps_per_epoch = math.ceil(len(task.epoch(train_features, np.random.default_rng(0))[1]) / cfg.batch_size)
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, max(1, math.ceil(steps_per_epoch / cfg.grad_accum) * cfg.epochs))
     predict_fn = _predictor(run, tokenizer, device)
 
-    result = TrainResult(model=model, threads=torch.get_num_threads())
+    result = TrainResult(model=model, readout=readout, threads=torch.get_num_threads(), thresholds=thresholds)
     best_score, best_state, stale = -math.inf, None, 0
     bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=f"{run.agent}", disable=not progress, leave=False)
     for epoch in range(1, cfg.epochs + 1):
@@ -200,17 +202,17 @@ def train(
 
         metrics = predictions = None
         if val_features is not None:
-            records = task.records(model, val_features, val_examples, predict_fn)
+            records = task.records(model, val_features, val_examples, predict_fn, readout)
             if cfg.threshold is None:
                 # The thresholds the model keeps: fitted on all validation records, never on examples it trained
                 # on. The metrics that select and report the run are cross-fitted: scored on the records the
                 # thresholds were fitted on, primary would be inflated and a Platt-calibrated ECE near 0.
-                set_thresholds(model, fit_thresholds(run.agent, records, needs_calibration(run)))
+                thresholds = fit_thresholds(run.agent, records, needs_calibration(run))
                 metrics = {**cross_fitted(run.agent, records, needs_calibration(run))[0],
-                           "thresholds": thresholds_of(model)}
-                predictions = decide(run.agent, records, thresholds_of(model))  # what the kept model predicts
+                           "thresholds": thresholds.to_dict()}
+                predictions = decide(run.agent, records, thresholds)  # what the kept model predicts
             else:  # fixed by hand: nothing is fitted on the records scored
-                metrics, predictions = score(run.agent, records, thresholds_of(model))
+                metrics, predictions = score(run.agent, records, thresholds)
         result.history.append({"epoch": epoch, "train_loss": train_loss, "val": metrics})
         for callback in callbacks:
             callback(epoch, train_loss, metrics)
@@ -220,6 +222,7 @@ def train(
             best_score, stale = metrics["primary"], 0
             best_state = copy.deepcopy(model.state_dict())
             result.best_epoch, result.best_metrics, result.best_predictions = epoch, metrics, predictions
+            result.thresholds = thresholds
         else:
             stale += 1
             if cfg.patience and stale >= cfg.patience:
@@ -228,19 +231,23 @@ def train(
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
+    else:  # no epoch was selected: the model is the last epoch's, and so are its thresholds
+        result.thresholds = thresholds
     result.seconds = time.perf_counter() - start
     return result
 
 
-def evaluate(run: RunConfig, model: torch.nn.Module, examples: list[dict]) -> tuple[dict, list[dict]]:
-    """Metrics and predictions of a trained model on a split under its saved thresholds (refit's single test
-    evaluation). Without fitted thresholds (a run trained without validation) it refuses: no threshold is ever
-    fitted on the split being scored."""
-    if not hasattr(model, "decision_threshold"):
+def evaluate(run: RunConfig, model: torch.nn.Module, readout: Readout, examples: list[dict],
+             thresholds: Thresholds | None) -> tuple[dict, list[dict]]:
+    """Metrics and predictions of a trained model (with its run's readout, TrainResult.readout) on a split under its
+    thresholds (refit's single test evaluation).
+    Without fitted thresholds (a run trained without validation) it refuses: no threshold is ever fitted on the
+    split being scored."""
+    if thresholds is None:
         raise InputError("the model has no fitted thresholds: train it with a validation split, or set them from "
                          "held-out predictions (stage C's out-of-fold thresholds), or fix train.threshold")
     device = next(model.parameters()).device
     tokenizer = load_tokenizer(run.model.backbone)
     task = make_task(run, tokenizer)
-    records = task.records(model, task.features(examples), examples, _predictor(run, tokenizer, device))
-    return score(run.agent, records, thresholds_of(model))
+    records = task.records(model, task.features(examples), examples, _predictor(run, tokenizer, device), readout)
+    return score(run.agent, records, thresholds)

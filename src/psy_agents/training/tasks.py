@@ -1,9 +1,10 @@
 """What differs between agents, behind one small interface the training loop calls.
 
 A task turns examples into features, picks the training features of an epoch (negatives subsampled), computes the
-loss of a batch and turns a model's outputs into per-example records. Records hold nothing that depends on a
-threshold, so the same pure functions serve every split: `fit_thresholds` fits the decision threshold, the
-span agents' answer-vs-null thresholds and the calibration on records of held-out data (a trial's validation split,
+loss of a batch and turns a model's outputs into per-example records, read with the run's `Readout` (the prior shift
+and the longest answer, fixed on the training split). Records hold nothing that depends on a threshold, so the same
+pure functions serve every split: `fit_thresholds` fits the decision threshold, the span agents' answer-vs-null
+thresholds and the calibration on records of held-out data (a trial's validation split,
 stage C's out-of-fold predictions), and `score` computes the metrics. `CriteriaTask` classifies (sentence, criterion)
 pairs; `SpanTask` extracts evidence spans from windows of (criterion, post) and, for share/joint, also classifies
 each window; an example's classification logit is the log-mean-exp over its windows (`log_mean_exp`).
@@ -31,13 +32,12 @@ from psy_agents.data.tokenize import (
     window_examples,
 )
 from psy_agents.errors import InputError
+from psy_agents.evaluation.records import criteria_record, span_record
 from psy_agents.evaluation.scoring import calibrates
-from psy_agents.evaluation.spans import best_answers, best_sentences, evidence_counts, further_sentences, span_scored
+from psy_agents.evaluation.spans import best_answers, best_sentences
+from psy_agents.evaluation.thresholds import Readout, Thresholds
 from psy_agents.models.agents import criteria_axis
 from psy_agents.training.losses import ClassificationLoss, sentence_loss, span_loss
-
-THRESHOLD_BUFFERS = ("decision", "null", "further", "calib_scale", "calib_bias")
-
 
 def _epoch_class_counts(labels: list[int], ratio: float) -> tuple[int, int, float]:
     """(negatives, positives) an epoch trains on, and log of the fraction of negatives kept.
@@ -82,23 +82,9 @@ def predict(model: nn.Module, features: Features, batch_size: int, pad_id: int, 
     return out
 
 
-def set_thresholds(model: nn.Module, thresholds: dict[str, float]) -> None:
-    """Buffers, so the thresholds travel with the weights: the best epoch's state and refit's saved model."""
-    for name in THRESHOLD_BUFFERS:
-        value = float(thresholds[name])
-        if hasattr(model, f"{name}_threshold"):
-            getattr(model, f"{name}_threshold").fill_(value)
-        else:
-            model.register_buffer(f"{name}_threshold", torch.tensor(value, dtype=torch.float64))
-
-
-def thresholds_of(model: nn.Module) -> dict[str, float]:
-    return {name: float(getattr(model, f"{name}_threshold")) for name in THRESHOLD_BUFFERS}
-
-
-def _positive_logit(logits: np.ndarray, model: nn.Module) -> np.ndarray:
-    """log-odds of label 1 from 2-class logits, with the model's prior-shift correction (see _Task.build_loss)."""
-    return logits[:, 1] - logits[:, 0] + float(model.prior_shift)
+def _positive_logit(logits: np.ndarray, prior_shift: float) -> np.ndarray:
+    """log-odds of label 1 from 2-class logits, with the run's prior-shift correction (see _Task.build_loss)."""
+    return logits[:, 1] - logits[:, 0] + prior_shift
 
 
 def log_mean_exp(values: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:
@@ -188,14 +174,19 @@ class _Task:
             self.prior_shift += math.log(float(self.cls_loss.weight[0]) / float(self.cls_loss.weight[1]))
         return self.cls_loss
 
-    def fixed_thresholds(self) -> dict[str, float]:
+    def fixed_thresholds(self) -> Thresholds:
         """train.threshold set by hand: that decision threshold, no calibration, and for the span agents the
         answer-vs-null rule with the prior-shift correction of the subsampled no-answer windows."""
-        return {"decision": self.run.train.threshold, "null": self.subsample_shift,
-                "further": self.subsample_shift, "calib_scale": 1.0, "calib_bias": 0.0}
+        return Thresholds(decision=self.run.train.threshold, null=self.subsample_shift, further=self.subsample_shift)
 
-    def size_answers(self, model: nn.Module, features: Features, examples: list[dict]) -> None:
+    def readout(self, features: Features, examples: list[dict]) -> Readout:
+        """What `records` needs beside the model, fixed on the training features and examples (after build_loss):
+        the prior shift, and for token spans the longest answer (SpanTask._max_answer_tokens)."""
+        return Readout(self.prior_shift, self._max_answer_tokens(features, examples))
+
+    def _max_answer_tokens(self, features: Features, examples: list[dict]) -> int | None:
         """Span agents size their answers on the training split (SpanTask); classification has none."""
+        return None
 
 
 class CriteriaTask(_Task):
@@ -211,16 +202,12 @@ class CriteriaTask(_Task):
         flat = self._flat
         return _on_targets(self.cls_loss, flat(targets), flat(outputs["logits"]), flat(batch["labels"]))
 
-    def records(self, model, features: Features, examples: list[dict], predict_fn) -> list[dict]:
+    def records(self, model, features: Features, examples: list[dict], predict_fn, readout: Readout) -> list[dict]:
         out = predict_fn(model, features)["logits"]
         windows, slots, owners = window_examples(features)
         logit = np.empty(len(examples))
-        logit[owners] = _positive_logit(out[windows] if slots is None else out[windows, slots], model)
-        return [
-            {"post_id": ex["post_id"], "sentence_id": ex["sentence_id"], "symptom": ex["symptom"],
-             "label": ex["label"], "logit": round(float(z), 6)}
-            for ex, z in zip(examples, logit, strict=True)
-        ]
+        logit[owners] = _positive_logit(out[windows] if slots is None else out[windows, slots], readout.prior_shift)
+        return [criteria_record(ex, round(float(z), 6)).to_dict() for ex, z in zip(examples, logit, strict=True)]
 
 
 class SpanTask(_Task):
@@ -248,12 +235,11 @@ class SpanTask(_Task):
         # absent criteria are spanless too (encode_spans_heads)
         return np.asarray(features.columns["spanless"]) == 0
 
-    def size_answers(self, model: nn.Module, features: Features, examples: list[dict]) -> None:
+    def _max_answer_tokens(self, features: Features, examples: list[dict]) -> int | None:
         """The longest span post-processing may answer: train.max_answer_tokens, or when null the longest gold
-        answer of the training examples in tokens. A buffer, so it travels with the weights into refit's model.
-        A sentence answer is never cut short."""
+        answer of the training examples in tokens. A sentence answer is never cut short (None)."""
         if self.sentences:
-            return
+            return None
         value = self.run.train.max_answer_tokens
         if value is None:
             value = longest_answer_tokens(features, examples)
@@ -262,7 +248,7 @@ class SpanTask(_Task):
                                  "it from; set a number")
         elif value < 1:
             raise InputError(f"train.max_answer_tokens={value}: use null (the longest training gold span) or >= 1")
-        model.register_buffer("max_answer_tokens", torch.tensor(value))
+        return value
 
     def loss(self, outputs: dict, batch: dict) -> torch.Tensor:
         has_target = batch["spanless"] == 0
@@ -287,10 +273,10 @@ class SpanTask(_Task):
         cls = _on_targets(self.cls_loss, flat(has_target), flat(outputs["logits"]), flat(batch["labels"]))
         return w * span + (1.0 - w) * cls
 
-    def records(self, model, features: Features, examples: list[dict], predict_fn) -> list[dict]:
+    def records(self, model, features: Features, examples: list[dict], predict_fn, readout: Readout) -> list[dict]:
         """Per (post, criterion): its best span over the windows whatever the null score, that span's margin over
         the null score, and the evidence word counts of answering with it; the same for each further sentence
-        (sentence unit); plus the classification logit."""
+        (sentence unit); plus the classification logit. `readout`: the run's prior shift and longest answer."""
         out = predict_fn(model, features)
         windows, slots, owners = window_examples(features)
 
@@ -305,28 +291,16 @@ class SpanTask(_Task):
             answers = best_answers(
                 len(examples), owners, [features.columns["offset_mapping"][w] for w in windows],
                 rows("start_logits"), rows("end_logits"), posts, n_best=self.run.train.n_best,
-                max_answer_tokens=int(model.max_answer_tokens), null_threshold=1e9,
+                max_answer_tokens=readout.max_answer_tokens, null_threshold=1e9,
             )
         if self.with_cls:
-            logit = log_mean_exp(_positive_logit(rows("logits"), model), owners, len(examples))
-        scored = set(span_scored(examples))
-        records = []
-        for i, (ex, answer) in enumerate(zip(examples, answers, strict=True)):
-            has_span = answer["score"] is not None
-            golds = [(g["start"], g["end"]) for g in ex["answers"]]
-            record = {
-                "post_id": ex["post_id"], "symptom": ex["symptom"], "label": ex["label"], "scored": i in scored,
-                "gold": [[g["start"], g["end"], g["text"]] for g in ex["answers"]],
-                "span": [answer["start"], answer["end"], answer["text"]],
-                "margin": round(answer["score"] - answer["null_score"], 6) if has_span else None,
-                "counts": evidence_counts(ex["post"], (answer["start"], answer["end"]) if has_span else None, golds),
-            }
-            if self.sentences:
-                record["more"] = further_sentences(ex["post"], answer["sentences"], answer["null_score"], golds)
-            if self.with_cls:
-                record["logit"] = round(float(logit[i]), 6)
-            records.append(record)
-        return records
+            logit = log_mean_exp(_positive_logit(rows("logits"), readout.prior_shift), owners, len(examples))
+        return [
+            span_record(ex, None if answer["score"] is None else (answer["score"], answer["start"], answer["end"]),
+                        answer["null_score"], answer["sentences"] if self.sentences else None,
+                        round(float(logit[i]), 6) if self.with_cls else None).to_dict()
+            for i, (ex, answer) in enumerate(zip(examples, answers, strict=True))
+        ]
 
 
 def make_task(run: RunConfig, tokenizer) -> CriteriaTask | SpanTask:
