@@ -28,6 +28,7 @@ PRIMARY = {
     "share": "the mean of the post-level macro F1 over the nine criteria and the evidence F1",
     "joint": "the mean of the post-level macro F1 over the nine criteria and the evidence F1",
 }
+SPAN_ONLY = ("null", "further")  # the answer-vs-null thresholds: criteria answers no spans
 DATA = {
     "demo": "the bundled demo corpus (data/demo): synthetic Reddit-style posts written from phrase banks, not real "
             "people's words. Scores on it say the pipeline works, not how a model does on real posts.",
@@ -53,7 +54,10 @@ def model_card(run: RunConfig, data_source: str, posts: Mapping[str, int], selec
                 "metrics": [{"type": "primary", "value": test["primary"], "name": f"test primary ({agent})"}]}]}]}
     level = round(100 * test["level"])
     layers = "all" if run.model.num_layers is None else f"the bottom {run.model.num_layers}"
-    rows = "\n".join(f"| `{k}` | {_value(v)} |" for k, v in sorted(thresholds.items()))
+    shown = {k: v for k, v in thresholds.items() if agent != "criteria" or k not in SPAN_ONLY}
+    rows = "\n".join(f"| `{k}` | {_value(v)} |" for k, v in sorted(shown.items()))
+    inputs = (f"sentences cut at {run.model.max_length} tokens" if agent == "criteria" else
+              f"posts read in windows of {run.model.max_length} tokens (stride {run.model.doc_stride})")
     params = "\n".join(f"| `{k}` | {_value(v)} |" for k, v in sorted(selection["params"].items()))
     return f"""---
 {yaml.safe_dump(meta, sort_keys=False).strip()}
@@ -63,8 +67,8 @@ def model_card(run: RunConfig, data_source: str, posts: Mapping[str, int], selec
 
 {what}
 
-- **Backbone:** `{run.model.backbone}`, {layers} of its layers, `{run.model.criterion_input}` input, windows of
-  {run.model.max_length} tokens (stride {run.model.doc_stride}), precision `{run.train.precision}`.
+- **Backbone:** `{run.model.backbone}`, {layers} of its layers, `{run.model.criterion_input}` input, {inputs},
+  precision `{run.train.precision}`.
 - **Data:** {DATA.get(data_source, data_source)}
 - **Split:** by writer (no writer in two splits): {posts.get("train", 0)} train, {posts.get("val", 0)} validation and
   {posts.get("test", 0)} test posts. This model trained on train + validation for {selection["epochs"]} epochs with the
