@@ -63,7 +63,8 @@ def bench_inputs(args) -> StageInputs:
         raise SystemExit("data/processed/criteria.jsonl missing: run `dvc repro groundtruth` first")
     base = stage_inputs(AGENT, "a", args.params)
     search = copy.deepcopy(base.search)
-    search.setdefault("common", {}).setdefault("train", {})["batch_size"] = {"type": "categorical", "choices": [8, 16]}
+    # an agent entry: a search.common one would not apply, as agent_defaults fixes criteria's batch size
+    search.setdefault(AGENT, {}).setdefault("train", {})["batch_size"] = {"type": "categorical", "choices": [8, 16]}
     search.setdefault(AGENT, {}).setdefault("model", {})["max_length"] = {"type": "categorical", "choices": [64]}
     sections = copy.deepcopy(base.sections)
     sections.setdefault("train", {})["threads"] = args.threads

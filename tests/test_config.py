@@ -156,6 +156,7 @@ def test_agent_defaults_reach_every_entry_point(monkeypatch):
     ({"criteria": {"augment": {"p_apply": 0.1}}}, "params.yaml agent_defaults.criteria.augment: expected model"),
     ({"criteria": {"train": {"batchsize": 16}}}, "params.yaml agent_defaults.criteria.train: unknown key(s) batchsize"),
     ({"criteria": {"train": {"batch_size": "big"}}}, "train.batch_size: expected int, got 'big'"),
+    ({"criteria": 16}, "params.yaml agent_defaults.criteria: expected model: {...} and/or train: {...}, got 16"),
 ])
 def test_a_bad_agent_defaults_section_is_one_clear_error(section, message):
     with pytest.raises(InputError) as err:

@@ -241,6 +241,25 @@ def test_a_corrupt_run_config_or_thresholds_file_is_one_line_exit_2(models, tmp_
     assert not out.exists()
 
 
+def test_a_token_span_model_without_its_longest_answer_is_one_line_exit_2(models, tmp_path, capsys):
+    """Token spans are cut at max_answer_tokens: a thresholds.json without it would fail mid-prediction."""
+    import shutil
+
+    damaged = tmp_path / "model"
+    shutil.copytree(models["share"], damaged)
+    run = json.loads((damaged / "run_config.json").read_text(encoding="utf-8"))
+    run["model"]["span_unit"] = "token"
+    (damaged / "run_config.json").write_text(json.dumps(run), encoding="utf-8")
+    fitted = json.loads((damaged / "thresholds.json").read_text(encoding="utf-8"))
+    fitted.pop("max_answer_tokens", None)
+    (damaged / "thresholds.json").write_text(json.dumps(fitted), encoding="utf-8")
+    posts, out = tmp_path / "posts.jsonl", tmp_path / "out.jsonl"
+    posts.write_text('{"id": "a", "text": "I cannot sleep at all."}\n', encoding="utf-8")
+    expect_one_line_error(capsys, ["predict", "--model", str(damaged), "--input", str(posts), "--out", str(out)],
+                          f"{damaged / 'thresholds.json'}", "a token-span model needs max_answer_tokens")
+    assert not out.exists()
+
+
 @needs_public_sample
 def test_out_dash_writes_the_jsonl_to_stdout(models, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

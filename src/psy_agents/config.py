@@ -278,8 +278,12 @@ def agent_defaults(params: dict[str, Any], agent: str) -> dict[str, Any]:
     if unknown := sorted(set(section) - set(AGENTS)):
         raise InputError(f"params.yaml agent_defaults: unknown agent(s) {', '.join(unknown)}; "
                          f"known: {', '.join(AGENTS)}")
+    entry = section.get(agent) or {}
+    if not isinstance(entry, dict):
+        raise InputError(f"params.yaml agent_defaults.{agent}: expected model: {{...}} and/or train: {{...}}, "
+                         f"got {entry!r}")
     flat: dict[str, Any] = {}
-    for name, values in (section.get(agent) or {}).items():
+    for name, values in entry.items():
         where = f"params.yaml agent_defaults.{agent}.{name}"
         if name not in DEFAULT_SECTIONS or not isinstance(values, dict):
             raise InputError(f"{where}: expected model: {{...}} or train: {{...}} with the fields they set")

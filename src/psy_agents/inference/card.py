@@ -10,16 +10,17 @@ import yaml
 
 from psy_agents.config import RunConfig
 
-TASKS = {
-    "criteria": ("text-classification", "Answers, for each sentence of a post, which of the nine DSM-5 major-depression "
-                 "criteria (A.1-A.9) it is evidence of."),
-    "evidence": ("question-answering", "Finds, for each of the nine DSM-5 major-depression criteria, the sentence of a "
-                 "post that is evidence of it, or answers that there is none."),
-    "share": ("text-classification", "Answers which of the nine DSM-5 major-depression criteria a post shows and where "
-              "(the evidence sentence): one encoder, a classification head and a span head."),
-    "joint": ("text-classification", "Answers which of the nine DSM-5 major-depression criteria a post shows and where "
-              "(the evidence sentence): a criteria encoder fused into an evidence encoder."),
+TASKS = {  # {evidence}: what a span agent answers with (model.span_unit)
+    "criteria": ("text-classification", "Answers, for each sentence of a post, which of the nine DSM-5 "
+                 "major-depression criteria (A.1-A.9) it is evidence of."),
+    "evidence": ("question-answering", "Finds, for each of the nine DSM-5 major-depression criteria, {evidence} of a "
+                 "post that show it, or answers that there is none."),
+    "share": ("text-classification", "Answers which of the nine DSM-5 major-depression criteria a post shows and "
+              "where ({evidence}): one encoder, a classification head and a span head."),
+    "joint": ("text-classification", "Answers which of the nine DSM-5 major-depression criteria a post shows and "
+              "where ({evidence}): a criteria encoder fused into an evidence encoder."),
 }
+EVIDENCE = {"sentence": "the sentences", "token": "the span"}
 PRIMARY = {
     "criteria": "the mean over the nine criteria of the positive-class F1 of the (sentence, criterion) decisions, over "
                 "every sentence of each test post",
@@ -47,6 +48,7 @@ def model_card(run: RunConfig, data_source: str, posts: Mapping[str, int], selec
     epochs; `test`: primary, low, high, vs_tfidf, vs_low, vs_high, ece, level."""
     agent = run.agent
     task, what = TASKS[agent]
+    what = what.format(evidence=EVIDENCE[run.model.span_unit])
     meta = {"library_name": "psy-agents", "pipeline_tag": task, "language": ["en"], "base_model": run.model.backbone,
             "tags": ["depression", "dsm-5", "mental-health", data_source, agent],
             "model-index": [{"name": f"psy-agents-{agent}", "results": [{
@@ -70,7 +72,7 @@ def model_card(run: RunConfig, data_source: str, posts: Mapping[str, int], selec
 - **Backbone:** `{run.model.backbone}`, {layers} of its layers, `{run.model.criterion_input}` input, {inputs},
   precision `{run.train.precision}`.
 - **Data:** {DATA.get(data_source, data_source)}
-- **Split:** by writer (no writer in two splits): {posts.get("train", 0)} train, {posts.get("val", 0)} validation and
+- **Split:** by post group (`split.group_by`; no group in two splits): {posts.get("train", 0)} train, {posts.get("val", 0)} validation and
   {posts.get("test", 0)} test posts. This model trained on train + validation for {selection["epochs"]} epochs with the
   configuration stage C chose (trial {selection["trial"]}, cross-validated primary {selection["cv_mean"]:.4f} ±
   {selection["cv_std"]:.4f}); the test posts were scored once.

@@ -93,6 +93,9 @@ def load_model(directory: str | Path, device: torch.device | str | None = None) 
         thresholds, readout = Thresholds.from_dict(fitted), Readout.from_dict(fitted)
     except ValueError as exc:
         raise InputError(f"{directory / FITTED}: {exc}; {_FIX}") from None
+    if run.agent != "criteria" and run.model.span_unit == "token" and not (readout.max_answer_tokens or 0) >= 1:
+        raise InputError(f"{directory / FITTED}: a token-span model needs max_answer_tokens (a whole number >= 1); "
+                         f"{_FIX}")
     tokenizer = AutoTokenizer.from_pretrained(directory)
     with torch.random.fork_rng(devices=[]):  # the random init is overwritten; leave the caller's stream alone
         model = build_model(run.agent, run.model, backbone=AutoConfig.from_pretrained(directory))
