@@ -28,7 +28,7 @@ def test_samplers_and_pruners_follow_the_stage_settings() -> None:
     assert isinstance(make_sampler(defaults(StageBConfig, population_size=4)), optuna.samplers.NSGAIISampler)
     with pytest.raises(ValueError, match="StageCConfig has no sampler"):
         make_sampler(defaults(StageCConfig))
-    assert isinstance(make_pruner(defaults(StageAConfig)), optuna.pruners.HyperbandPruner)
+    assert isinstance(make_pruner(defaults(StageAConfig, pruner="hyperband")), optuna.pruners.HyperbandPruner)
     assert isinstance(make_pruner(defaults(StageAConfig, pruner="none")), optuna.pruners.NopPruner)
     assert make_pruner(defaults(StageBConfig)) is None  # Optuna cannot prune multi-objective trials
 
@@ -38,7 +38,8 @@ def test_hpo_config_rejects_inconsistent_stage_settings() -> None:
     with pytest.raises(InputError, match="hpo.a: objectives and directions"):
         defaults(HpoConfig, a={"objectives": ["primary", "ece"]})
     with pytest.raises(InputError, match="hpo.a.pruner: Optuna cannot prune"):
-        defaults(HpoConfig, a={"objectives": ["primary", "ece"], "directions": ["maximize", "minimize"]})
+        defaults(HpoConfig, a={"objectives": ["primary", "ece"], "directions": ["maximize", "minimize"],
+                               "pruner": "hyperband"})
     with pytest.raises(InputError, match="hpo.b.train_fraction=0"):
         defaults(HpoConfig, b={"train_fraction": 0})
     with pytest.raises(InputError, match="use 1 <= min_resource <= max_resource"):
@@ -342,7 +343,7 @@ def test_stage_c_fits_refit_thresholds_on_pooled_out_of_fold_predictions(tmp_pat
         assert not {e["post_id"] for e in train_ex} & {e["post_id"] for e in val_ex}
 
         class Result:
-            best_metrics, best_epoch = {"primary": 0.5}, 1
+            best_metrics, best_epoch, epochs_run = {"primary": 0.5}, 1, 1
             # a fold model's predictions of its own validation part
             best_predictions = [{**e, "logit": 2.0 * e["label"] - 1.0 + 0.1 * int(e["post_id"][1:])} for e in val_ex]
         return Result()
@@ -357,3 +358,57 @@ def test_stage_c_fits_refit_thresholds_on_pooled_out_of_fold_predictions(tmp_pat
     oof = [{**e, "logit": 2.0 * e["label"] - 1.0 + 0.1 * int(e["post_id"][1:])} for f in folds for e in examples
            if e["post_id"] in f["val"]]
     assert cv["candidates"][0]["thresholds"] == fit_thresholds("criteria", oof, False).to_dict()
+
+
+def test_stage_c_leaves_out_a_candidate_that_diverges_and_fails_clearly_when_all_do(tmp_path, monkeypatch):
+    """A Pareto config whose loss goes NaN on one fold cannot win stage C, and does not stop the stage; if every
+    candidate diverges, the stage stops with a one-line InputError, not a traceback."""
+    import psy_agents.hpo.crossval as hpo_crossval
+    from psy_agents.training.loop import DivergedError
+
+    posts = [f"p{i}" for i in range(4)]
+    folds = [{"train": posts[2:], "val": posts[:2]}, {"train": posts[:2], "val": posts[2:]}]
+    examples = [{"post_id": p, "sentence_id": 0, "symptom": "FATIGUE", "label": i % 2} for i, p in enumerate(posts)]
+
+    def fake_train(run, train_ex, val_ex, **_):
+        if run.train.lr > 0.01 and val_ex[0]["post_id"] == "p2":  # the second fold of the unstable config
+            raise DivergedError("loss is nan at epoch 1, step 3")
+
+        class Result:
+            best_metrics, best_epoch, epochs_run = {"primary": 0.9 if run.train.lr > 0.01 else 0.4}, 1, 2
+            best_predictions = [{**e, "logit": 1.0} for e in val_ex]
+        return Result()
+
+    monkeypatch.setattr(hpo_crossval, "train", fake_train)
+    inputs = hpo_crossval.StageInputs(
+        agent="criteria", sections=run_sections(), search={}, hpo=defaults(HpoConfig, c={"candidates": 2}),
+        tfidf=None, examples=examples, splits={"train": posts[:2], "val": posts[2:], "folds": folds},
+        out_dir=tmp_path,
+    )
+    unstable, stable = {"trial": 3, "params": {"train.lr": 0.5}}, {"trial": 5, "params": {"train.lr": 1e-4}}
+    cv = hpo_crossval.cross_validate(inputs, [unstable, stable], progress=False)
+    assert cv["winner"] == 5 and cv["diverged"] == [3]
+    assert [c["trial"] for c in cv["candidates"]] == [5] and cv["candidates"][0]["epochs"] == [2, 2]
+    with pytest.raises(InputError, match="every candidate"):
+        hpo_crossval.cross_validate(inputs, [unstable], progress=False)
+
+
+def test_stage_b_breeds_its_second_generation_from_the_enqueued_seeds():
+    """NSGA-II never samples an enqueued trial (every value is fixed), so without record_generation stage A's top-K
+    would sit outside its generations and generation 0 would be random draws; with it, the seeds are generation 0
+    and every trial after population_size is bred from them (generation 1), as trials.csv's `generation` shows."""
+    from psy_agents.hpo.search import enqueue_once, record_generation
+
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=make_sampler(defaults(StageBConfig, population_size=2, seed=1)))
+    for i, x in enumerate((0.1, 0.9)):
+        enqueue_once(study, {"x": x, "c": "a"}, f"hpo_a:trial{i}")
+
+    def objective(trial):
+        x, c = trial.suggest_float("x", 0.0, 1.0), trial.suggest_categorical("c", ["a", "b", "c", "d"])
+        record_generation(trial)
+        return x, abs(x - 0.5) + (c != "a")
+
+    study.optimize(objective, n_trials=4)
+    assert [t.user_attrs["generation"] for t in study.trials] == [0, 0, 1, 1]
+    assert [t.user_attrs.get("source") for t in study.trials[:2]] == ["hpo_a:trial0", "hpo_a:trial1"]

@@ -110,7 +110,7 @@ def test_stage_c_fits_tfidf_on_each_fold_train_part_only(tmp_path, monkeypatch):
     seen = []
 
     class Result:
-        best_metrics, best_epoch = {"primary": 0.5}, 1
+        best_metrics, best_epoch, epochs_run = {"primary": 0.5}, 1, 1
         best_predictions = [{"post_id": "v1", "sentence_id": 0, "symptom": "FATIGUE", "label": 1, "logit": 0.3},
                             {"post_id": "p2", "sentence_id": 0, "symptom": "FATIGUE", "label": 0, "logit": -1.0}]
 

@@ -15,9 +15,10 @@ from psy_agents.augment.policy import augmenter_for
 from psy_agents.augment.tfidf import fit_nlpaug_model
 from psy_agents.config import RunConfig, run_config
 from psy_agents.data.examples import PROCESSED, select
+from psy_agents.errors import InputError
 from psy_agents.evaluation.scoring import fit_thresholds
 from psy_agents.hpo.inputs import StageInputs
-from psy_agents.training.loop import train
+from psy_agents.training.loop import DivergedError, train
 from psy_agents.training.tasks import needs_calibration
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool = True) -> dict:
     """Train every candidate on every fold (train part) and score it on the fold's val part."""
     folds = inputs.splits["folds"]  # split.folds of them, cut by the groundtruth stage
-    results = []
+    results, diverged = [], []
     with tempfile.TemporaryDirectory() as tmp:
         fold_tfidf: dict[int, str] = {}  # fold -> its TF-IDF model dir, fitted once for every candidate that augments
 
@@ -40,17 +41,23 @@ def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool =
 
         for candidate in candidates[: inputs.hpo.c.candidates]:
             run = run_config(inputs.agent, inputs.sections, candidate["params"])
-            scores, best_epochs, oof = [], [], []
-            for k, fold in enumerate(folds):
-                run_k = fold_run(run, k)
-                result = train(
-                    run_k, select(inputs.examples, fold["train"]), select(inputs.examples, fold["val"]),
-                    augmenter=augmenter_for(run_k), progress=progress,
-                )
-                scores.append(float(result.best_metrics["primary"]))
-                best_epochs.append(result.best_epoch)
-                oof += result.best_predictions
-                log.info("candidate trial %s fold %d: %.4f", candidate["trial"], k, scores[-1])
+            scores, best_epochs, epochs, oof = [], [], [], []
+            try:
+                for k, fold in enumerate(folds):
+                    run_k = fold_run(run, k)
+                    result = train(
+                        run_k, select(inputs.examples, fold["train"]), select(inputs.examples, fold["val"]),
+                        augmenter=augmenter_for(run_k), progress=progress,
+                    )
+                    scores.append(float(result.best_metrics["primary"]))
+                    best_epochs.append(result.best_epoch)
+                    epochs.append(result.epochs_run)
+                    oof += result.best_predictions
+                    log.info("candidate trial %s fold %d: %.4f", candidate["trial"], k, scores[-1])
+            except DivergedError as exc:  # a config whose loss goes NaN on a fold cannot be refitted reliably
+                log.warning("candidate trial %s diverged on fold %d (%s): left out", candidate["trial"], k, exc)
+                diverged.append(candidate["trial"])
+                continue
             results.append(
                 {
                     "trial": candidate["trial"],
@@ -59,12 +66,17 @@ def cross_validate(inputs: StageInputs, candidates: list[dict], progress: bool =
                     "mean": float(np.mean(scores)),
                     "std": float(np.std(scores)),
                     "best_epochs": best_epochs,
+                    "epochs": epochs,  # trained per fold (early stopping may end a fold before train.epochs)
                     # refit's thresholds: fitted on the pooled out-of-fold predictions, which no fold model trained on
                     "thresholds": fit_thresholds(run.agent, oof, needs_calibration(run)).to_dict(),
                 }
             )
+    if not results:
+        raise InputError(f"stage C: every candidate ({', '.join(map(str, diverged))}) diverged on a fold; raise "
+                         "hpo.c.candidates or narrow the learning-rate range in params.yaml search")
     winner = min(results, key=lambda r: (-r["mean"], r["std"], r["trial"]))
-    return {"metric": "primary", "folds": len(folds), "candidates": results, "winner": winner["trial"]}
+    return {"metric": "primary", "folds": len(folds), "candidates": results, "diverged": diverged,
+            "winner": winner["trial"]}
 
 
 def refit_epochs(winner: dict) -> int:

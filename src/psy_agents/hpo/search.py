@@ -127,6 +127,19 @@ def _no_augmenter(run) -> None:
     return None
 
 
+def record_generation(trial: optuna.Trial) -> None:
+    """A genetic sampler's generation of the trial, as its user attr `generation` (trials.csv). Stage B's seeds are
+    enqueued with every value fixed, so NSGA-II never samples them and would leave them out of its generations:
+    asking for the generation (BaseGASampler.get_trial_generation) makes them generation 0, the parents it breeds
+    the next generation from, instead of a random first generation."""
+    if not isinstance(trial, optuna.Trial):  # a FixedTrial (`psy-agents train`) belongs to no study
+        return
+    sampler = trial.study.sampler
+    if isinstance(sampler, optuna.samplers.BaseGASampler):
+        frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+        trial.set_user_attr("generation", sampler.get_trial_generation(trial.study, frozen))
+
+
 def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress: bool):
     check_objectives(inputs.agent, stage, cfg)
     space = inputs.space(stage)
@@ -142,6 +155,7 @@ def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress:
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         run = run_config(inputs.agent, inputs.sections, {**suggest(trial, space, base), **fixed})
+        record_generation(trial)
 
         def report(epoch: int, loss: float, metrics: dict | None) -> None:
             if single and metrics is not None:
