@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 
 import numpy as np
 import optuna
 import pandas as pd
+
+from common import quiet
 
 from psy_agents.config import AGENTS, run_config
 from psy_agents.data.examples import select
@@ -45,15 +45,6 @@ from psy_agents.hpo.space import base_values, suggest
 from psy_agents.training.loop import DivergedError, resolve_device, train
 
 _INPUTS: dict = {}
-
-
-def quiet() -> None:
-    from transformers.utils import logging as transformers_logging
-
-    logging.basicConfig(level=logging.WARNING)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    transformers_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def inputs_for(agent: str, params: str):

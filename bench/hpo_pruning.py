@@ -37,16 +37,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import logging
 import math
 import os
 import tempfile
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
-import optuna
-from transformers.utils import logging as transformers_logging
+from common import quiet
 
 from psy_agents.config import StageAConfig
 from psy_agents.data.splits import post_subset
@@ -131,10 +128,7 @@ def main() -> None:
     if args.tpe_startup is None:
         args.tpe_startup = args.trials
 
-    logging.basicConfig(level=logging.WARNING)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    transformers_logging.disable_progress_bar()  # "Loading weights" bars, one per trial
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    quiet()
     inputs = bench_inputs(args)
     load = os.getloadavg()
     # the formula of optuna.pruners.HyperbandPruner (its _n_brackets is private)

@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import os
 import tempfile
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from multiprocessing import get_context
@@ -47,23 +45,17 @@ import optuna
 import yaml
 from sklearn.model_selection import StratifiedGroupKFold
 
-from psy_agents.config import AGENTS, SplitConfig, apply_overrides, build, load_params, parse_override
+from common import quiet
+
+from psy_agents.config import AGENTS, HpoConfig, SplitConfig, apply_overrides, build, load_params, parse_override
+from psy_agents.data.examples import load_examples, load_splits
 from psy_agents.data.splits import group_pattern, post_groups
 from psy_agents.errors import InputError, run_main
 from psy_agents.hpo.crossval import cross_validate
-from psy_agents.hpo.export import export_a, export_b
+from psy_agents.hpo.export import epochs_trained, export_a, export_b
 from psy_agents.hpo.inputs import StageInputs, stage_inputs
 from psy_agents.hpo.search import default_seed, run_search, seeds_from_a, stage_fixed
 from psy_agents.training.loop import resolve_device
-
-
-def quiet() -> None:
-    from transformers.utils import logging as transformers_logging
-
-    logging.basicConfig(level=logging.WARNING)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    transformers_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def scratch(inputs: StageInputs, tmp: str, name: str, **hpo) -> StageInputs:
@@ -73,7 +65,8 @@ def scratch(inputs: StageInputs, tmp: str, name: str, **hpo) -> StageInputs:
 
 
 def trial_budget(study: optuna.Study, fraction: float) -> float:
-    return sum(fraction * int(t.user_attrs.get("epochs", 0)) for t in study.get_trials(deepcopy=False))
+    """Passes the study's trials trained (a trial stage B took over from stage A trained none)."""
+    return fraction * epochs_trained(study)
 
 
 def chain(agent: str, seed: int, params: str, tmp: str) -> dict:
@@ -128,14 +121,15 @@ def random_pool(path: str | None, agent: str, epochs: int) -> list[dict]:
     return pool
 
 
-def judge_folds(params: str, k: int, seed: int) -> list[dict]:
-    """k folds of the train+val posts, grouped by writer (split.group_by), cut with the judge's own seed."""
-    inputs = stage_inputs("criteria", "c", params)
+def judge_folds(params: str, agent: str, k: int, seed: int) -> list[dict]:
+    """k folds of the train+val posts, grouped by writer (split.group_by), stratified by whether a post holds any
+    positive example of the agent, cut with the judge's own seed."""
     raw = load_params(params)
     pattern = group_pattern(build(SplitConfig, raw.get("split"), "split"), raw["data"]["source"])
-    posts = sorted(inputs.splits["train"] + inputs.splits["val"])
+    splits = load_splits()
+    posts = sorted(splits["train"] + splits["val"])
     groups = post_groups(posts, pattern)
-    positive = {ex["post_id"] for ex in inputs.examples if ex["label"]}
+    positive = {ex["post_id"] for ex in load_examples(agent) if ex["label"]}
     folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     cut = folds.split(posts, [p in positive for p in posts], [groups[p] for p in posts])
     return [{"train": [posts[i] for i in tr], "val": [posts[i] for i in va]} for tr, va in cut]
@@ -180,7 +174,7 @@ def one_seed(job: dict) -> dict:
     agent, seed, params, epochs = job["agent"], job["seed"], job["params"], job["full_epochs"]
     with tempfile.TemporaryDirectory(prefix=f"hpo_search_{agent}_{seed}_") as tmp:
         result = chain(agent, seed, params, tmp)
-        startup = stage_inputs(agent, "a", params).hpo.a.tpe_startup
+        startup = job["tpe_startup"]
         n_random = max(1, math.ceil(job["random_budget"] * result["budget"] / epochs))
         n_tpe = max(1, round(result["budget"] / epochs))
         if job["pool"]:  # random search as a seeded draw, without replacement, from a pool of random trials
@@ -259,26 +253,28 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.agents, args.seeds, args.full_epochs, args.random_budget = ["criteria"], [0], 1, 1.5
-        args.set += ["search.criteria.train.epochs={type: int, low: 1, high: 1}", "hpo.a.n_trials=2", "hpo.b.n_trials=2", "hpo.b.population_size=2", "hpo.c.candidates=1",
-                     "hpo.a.train_fraction=0.1", "hpo.b.train_fraction=0.1"]
+        args.set += ["agent_defaults.criteria.train.epochs=1", "hpo.a.n_trials=2", "hpo.b.n_trials=2",
+                     "hpo.b.population_size=2", "hpo.c.candidates=1", "hpo.a.train_fraction=0.1",
+                     "hpo.b.train_fraction=0.1", "hpo.b.epochs=1"]
     quiet()
     overrides = dict(parse_override(text) for text in args.set)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         yaml.safe_dump(apply_overrides(load_params(args.params), overrides), f, sort_keys=False)
         params = f.name
-    hpo = stage_inputs(args.agents[0], "a", params).hpo
+    hpo = build(HpoConfig, load_params(params).get("hpo"), "hpo")
     print(f"hpo_search: agents {' '.join(args.agents)}, seeds {' '.join(map(str, args.seeds))}; chain: stage A "
           f"{hpo.a.n_trials} trials x {hpo.a.train_fraction:g} of the train posts x {hpo.a.max_resource} epochs "
           f"(pruner {hpo.a.pruner}), B {hpo.b.n_trials} trials (population {hpo.b.population_size}) x "
-          f"{hpo.b.train_fraction:g}, C {hpo.c.candidates} candidates; full fidelity 1 x {args.full_epochs} epochs; "
+          f"{hpo.b.train_fraction:g} x {hpo.b.epochs or 'own'} epochs, C {hpo.c.candidates} candidates; full fidelity 1 x {args.full_epochs} epochs; "
           f"judge {args.judge_folds} folds (seed {args.judge_seed}); overrides {' '.join(args.set) or 'none'}")
     load = os.getloadavg()
     print(f"  load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs; "
           f"device {resolve_device()}; {args.workers} worker(s)")
-    folds = judge_folds(params, args.judge_folds, args.judge_seed)
+    folds = {a: judge_folds(params, a, args.judge_folds, args.judge_seed) for a in args.agents}
     pools = {a: random_pool(args.random_pool, a, args.full_epochs) for a in args.agents}
-    jobs = [{"agent": a, "seed": s, "params": params, "full_epochs": args.full_epochs, "folds": folds,
-             "random_budget": args.random_budget, "pool": pools[a]} for a in args.agents for s in args.seeds]
+    jobs = [{"agent": a, "seed": s, "params": params, "full_epochs": args.full_epochs, "folds": folds[a],
+             "random_budget": args.random_budget, "pool": pools[a], "tpe_startup": hpo.a.tpe_startup}
+            for a in args.agents for s in args.seeds]
     start = time.perf_counter()
     results = []
     try:

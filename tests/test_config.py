@@ -116,7 +116,8 @@ def test_the_cli_trains_what_a_trial_with_the_same_values_trains(monkeypatch, tm
 
     params = repo_params()
     inputs = hpo_search.StageInputs(
-        agent="share", sections={k: params[k] for k in ("model", "train", "augment")}, hpo=defaults(config.HpoConfig),
+        agent="share", sections={k: params[k] for k in ("model", "train", "augment")},
+        hpo=defaults(config.HpoConfig, b={"epochs": None}),  # no horizon: the trial trains params' epochs too
         search={"augment": {"augment": {"p_apply": {"type": "float", "low": 0.0, "high": 0.5}}}}, tfidf=None,
         examples=examples, splits={"train": posts[:15], "val": posts[15:]}, out_dir=tmp_path,
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
-from conftest import repo_params, run_cfg
+from conftest import defaults, repo_params, run_cfg
 from optuna.trial import FixedTrial
 
-from psy_agents.config import AGENTS, agent_defaults, run_config
+from psy_agents.config import AGENTS, HpoConfig, agent_defaults, run_config
 from psy_agents.errors import InputError
+from psy_agents.hpo.inputs import StageInputs
 from psy_agents.hpo.space import base_values, flatten, space_for, suggest, to_sections, validate_space
 
 SEARCH = {
@@ -99,17 +102,22 @@ def test_space_for_merges_parts_and_adds_augment_only_in_stage_b() -> None:
     assert "augment.p_apply" in space_for(misplaced, "criteria", "b")
 
 
-def test_stage_a_space_never_holds_epochs_or_patience() -> None:
-    """Stage A sets them itself (one horizon, no early stopping) even where params declare them; B samples them."""
+def test_a_stage_with_a_horizon_never_holds_epochs_or_patience() -> None:
+    """Stage A (hpo.a.max_resource) and stage B with hpo.b.epochs set them themselves (one horizon, no early
+    stopping) even where params declare them; stage B without a horizon samples them."""
     search = {**SEARCH, "criteria": {"train": {"epochs": {"type": "int", "low": 3, "high": 8}}}}
     search["common"] = {**SEARCH["common"], "train.patience": {"type": "int", "low": 1, "high": 2},
                         "train.epochs": {"type": "int", "low": 2, "high": 4}}
-    assert not {"train.epochs", "train.patience"} & set(space_for(search, "criteria", "a"))
+    assert not {"train.epochs", "train.patience"} & set(space_for(search, "criteria", "a", horizon=True))
     b = space_for(search, "criteria", "b")
     assert b["train.epochs"] == {"type": "int", "low": 3, "high": 8} and "train.patience" in b
     params = repo_params()
     for agent in AGENTS:
-        assert not {"train.epochs", "train.patience"} & set(space_for(params["search"], agent, "a"))
+        for epochs in (1, None):
+            inputs = StageInputs(agent=agent, sections=params, search=search, tfidf=None, examples=[], splits={},
+                                 out_dir=Path("unused"), hpo=defaults(HpoConfig, b={"epochs": epochs}))
+            assert not {"train.epochs", "train.patience"} & set(inputs.space("a"))
+            assert ("train.patience" in inputs.space("b")) == (epochs is None)
 
 
 def test_agent_defaults_take_their_keys_out_of_the_common_space() -> None:

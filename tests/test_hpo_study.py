@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, defaults, repo_params, run_sections
 from optuna.trial import TrialState
 
-from psy_agents.config import HpoConfig, StageAConfig, StageBConfig, StageCConfig, load_params, load_yaml
+from psy_agents.config import HpoConfig, StageAConfig, StageBConfig, StageCConfig, load_yaml
 from psy_agents.errors import InputError
 from psy_agents.hpo.export import topk, trials_frame
 from psy_agents.hpo.identity import agrees, changes, stage_deps, study_identity
@@ -294,8 +294,9 @@ def test_stage_a_trials_train_max_resource_epochs_on_one_schedule_horizon(monkey
     for cfg, steps, scheduler in schedules:
         assert (cfg.epochs, cfg.patience) == (3, 0)
         assert scheduler.last_epoch == steps  # the schedule ends with the last step of epoch max_resource
-    # the same stage as stage B would see it: nothing fixed, the sampled or base epochs train
-    assert hpo_search.stage_fixed(inputs.hpo.b) == {}
+    # stage B fixes its own horizon (hpo.b.epochs), or nothing: the sampled or base epochs train, early stopping on
+    assert hpo_search.stage_fixed(defaults(StageBConfig, epochs=2)) == {"train.epochs": 2, "train.patience": 0}
+    assert hpo_search.stage_fixed(defaults(StageBConfig, epochs=None)) == {}
 
 
 def test_stage_b_seeds_keep_the_horizon_stage_a_scored_them_at_where_b_can_take_it() -> None:
@@ -303,14 +304,17 @@ def test_stage_b_seeds_keep_the_horizon_stage_a_scored_them_at_where_b_can_take_
 
     ranked = [{"trial": 4, "epochs": 8, "params": {"train.lr": 1e-4}}]
     epochs = {"type": "int", "low": 3, "high": 8}
-    inputs = hpo_search.StageInputs(agent="criteria", sections={}, hpo=defaults(HpoConfig), tfidf=None, examples=[],
-                                    splits={}, out_dir=Path("unused"),
+    inputs = hpo_search.StageInputs(agent="criteria", sections={}, hpo=defaults(HpoConfig, b={"epochs": None}),
+                                    tfidf=None, examples=[], splits={}, out_dir=Path("unused"),
                                     search={"criteria": {"train": {"epochs": epochs}}})
     assert hpo_search.seeds_from_a(inputs, ranked) == [
-        {"params": {"train.lr": 1e-4, "train.epochs": 8}, "source": "hpo_a:trial4"}]
+        {"params": {"train.lr": 1e-4, "train.epochs": 8}, "source": "hpo_a:trial4", "trained": {"epochs": 8}}]
     inputs.search["criteria"]["train"]["epochs"] = {**epochs, "high": 4}  # 8 is outside: B's sampler draws it
     assert hpo_search.seeds_from_a(inputs, ranked)[0]["params"] == {"train.lr": 1e-4}
     inputs.search = {}  # B does not search epochs: the base config's train
+    assert hpo_search.seeds_from_a(inputs, ranked)[0]["params"] == {"train.lr": 1e-4}
+    inputs.search["criteria"] = {"train": {"epochs": epochs}}
+    inputs.hpo = defaults(HpoConfig, b={"epochs": 2})  # B's own horizon: every trial trains 2 epochs
     assert hpo_search.seeds_from_a(inputs, ranked)[0]["params"] == {"train.lr": 1e-4}
 
 
@@ -412,3 +416,51 @@ def test_stage_b_breeds_its_second_generation_from_the_enqueued_seeds():
     study.optimize(objective, n_trials=4)
     assert [t.user_attrs["generation"] for t in study.trials] == [0, 0, 1, 1]
     assert [t.user_attrs.get("source") for t in study.trials[:2]] == ["hpo_a:trial0", "hpo_a:trial1"]
+
+
+def test_stage_b_takes_over_stage_a_result_for_a_seed_it_would_train_unchanged(monkeypatch, tmp_path):
+    """At stage A's fidelity (hpo.b.epochs = hpo.a.max_resource, the same train share), stage B's first seed is
+    stage A's best run exactly as A trained it (params.yaml's augmentation: none): B takes A's result over (user
+    attr `reused`), trains the other trials, and counts only the epochs it trained. At another horizon it trains
+    the seed again."""
+    import psy_agents.augment.policy as policy
+    import psy_agents.hpo.search as hpo_search
+    from psy_agents.hpo.export import epochs_trained
+
+    trained = []
+
+    class Result:
+        best_epoch = epochs_run = 1
+
+        def __init__(self, run):
+            self.best_metrics = {"primary": run.train.lr * 1000, "ece": run.augment.p_apply if run.augment else 0.0}
+
+    monkeypatch.setattr(hpo_search, "train", lambda run, *_, **__: trained.append(run) or Result(run))
+    monkeypatch.setattr(policy, "augmenter_for", lambda run: None)  # nlpaug's resources are not the point here
+    posts = [f"p{i}" for i in range(8)]
+    search = {"common": {"train": {"lr": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True}}},
+              "augment": {"augment": {"p_apply": {"type": "float", "low": 0.0, "high": 0.5}}}}
+    stages = {"a": {"n_trials": 3, "tpe_startup": 3, "pruner": "none", "max_resource": 1, "train_fraction": 1.0,
+                    "top_k": 2},
+              "b": {"n_trials": 3, "population_size": 2, "epochs": 1, "train_fraction": 1.0}}
+    inputs = hpo_search.StageInputs(
+        agent="criteria", sections=run_sections(), search=search, hpo=defaults(HpoConfig, **stages), tfidf=None,
+        examples=[{"post_id": p, "symptom": "FATIGUE", "label": i % 2} for i, p in enumerate(posts)],
+        splits={"train": posts[:6], "val": posts[6:]}, out_dir=tmp_path, store=tmp_path / "o.db",
+    )
+    study_a, _ = hpo_search.run_search(inputs, "a", progress=False)
+    ranked = topk(study_a, 2)
+    assert len(trained) == 3 and ranked[0]["metrics"] == {"primary": ranked[0]["value"], "ece": 0.0}
+
+    study_b, _ = hpo_search.run_search(inputs, "b", progress=False, enqueue=hpo_search.seeds_from_a(inputs, ranked))
+    seed, other, bred = study_b.trials
+    assert seed.user_attrs["reused"] and seed.user_attrs["source"] == f"hpo_a:trial{ranked[0]['trial']}"
+    assert seed.values == [ranked[0]["value"], 0.0]
+    assert seed.user_attrs["run_digest"] == study_a.trials[ranked[0]["trial"]].user_attrs["run_digest"]
+    assert "reused" not in other.user_attrs and "reused" not in bred.user_attrs
+    assert len(trained) == 5 and epochs_trained(study_b) == 2
+
+    inputs.hpo = defaults(HpoConfig, **{**stages, "b": {**stages["b"], "epochs": 2}})
+    study_b2, _ = hpo_search.run_search(inputs, "b", progress=False, enqueue=hpo_search.seeds_from_a(inputs, ranked))
+    assert study_b2.study_name != study_b.study_name and len(trained) == 8
+    assert not any(t.user_attrs.get("reused") for t in study_b2.trials)

@@ -152,6 +152,10 @@ class RunConfig:
     train: TrainConfig
     augment: AugmentConfig | None  # None: the run's params have no augment section (stage A never augments)
 
+    @property
+    def augments(self) -> bool:
+        return self.augment is not None and self.augment.enabled and self.augment.p_apply > 0
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -351,11 +355,19 @@ class SearchConfig:
     # stage C's cross-validation and refit train on every post.
     train_fraction: float
 
+    @property
+    def horizon(self) -> int | None:
+        """The epochs every trial of the stage trains (train.epochs, early stopping off), or None: each trial's own
+        train.epochs, searched or from params, with early stopping."""
+        return None
+
     def check(self, where: str) -> None:
         if len(self.objectives) != len(self.directions):
             raise InputError(f"{where}: objectives and directions differ in length; give one direction each")
         if not 0 < self.train_fraction <= 1:
             raise InputError(f"{where}.train_fraction={self.train_fraction}: use a share of the train posts in (0, 1]")
+        if self.horizon is not None and self.horizon < 1:
+            raise InputError(f"{where}: trials train {self.horizon} epochs; use 1 or more")
 
 
 @dataclass(frozen=True)
@@ -372,6 +384,10 @@ class StageAConfig(SearchConfig):
     reduction_factor: int
     top_k: int  # configs exported to topk.json (and enqueued into stage B)
 
+    @property
+    def horizon(self) -> int:
+        return self.max_resource
+
     def check(self, where: str) -> None:
         super().check(where)
         if self.pruner != "none" and len(self.objectives) > 1:
@@ -386,6 +402,13 @@ class StageBConfig(SearchConfig):
     """hpo.b: NSGA-II over several objectives (no pruning: Optuna cannot prune multi-objective trials)."""
 
     population_size: int  # NSGA-II generation size
+    # Every trial trains this many epochs with early stopping off, as stage A's do; None: each trial's train.epochs
+    # (searched or from params) with early stopping. Stage C and refit train the winner's train.epochs either way.
+    epochs: int | None
+
+    @property
+    def horizon(self) -> int | None:
+        return self.epochs
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def join_pieces(pieces: list[Piece], where: list[tuple[int, int, int]]) -> tuple
 
 def augmenter_for(run) -> "Augmenter | None":
     """The augmenter a run config asks for (None when augmentation is off): one rule for trials, CV, refit, CLI."""
-    if run.augment is not None and run.augment.enabled and run.augment.p_apply > 0:
+    if run.augments:
         return Augmenter(run.augment, run.train.seed)
     return None
 

@@ -13,6 +13,11 @@ from psy_agents.config import StageAConfig, StageBConfig
 from psy_agents.errors import InputError
 
 
+# What a trial records of its training (user attrs, exported with stage A's top-K), so that a later trial of the
+# same run (hpo/search.py run_digest) can take its result over instead of training it again
+TRAINED = ("run_digest", "metrics", "epochs", "best_epoch")
+
+
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """One row per trial for trials.csv: number, state, value(s), params_*, user_attrs_*, duration in seconds."""
     frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs", "duration"))
@@ -28,7 +33,8 @@ def topk(study: optuna.Study, k: int) -> list[dict[str, Any]]:
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     best = sorted(done, key=lambda t: t.value, reverse=study.direction == StudyDirection.MAXIMIZE)[:k]
     return [
-        {"rank": rank, "trial": t.number, "value": t.value, "epochs": t.user_attrs.get("epochs"), "params": t.params}
+        {"rank": rank, "trial": t.number, "value": t.value, "epochs": t.user_attrs.get("epochs"), "params": t.params,
+         **{key: t.user_attrs[key] for key in TRAINED if key in t.user_attrs}}
         for rank, t in enumerate(best, start=1)
     ]
 
@@ -42,7 +48,9 @@ def state_counts(study: optuna.Study) -> dict[str, int]:
 
 
 def epochs_trained(study: optuna.Study) -> int:
-    return sum(int(t.user_attrs.get("epochs", 0)) for t in study.get_trials(deepcopy=False))
+    """Epochs the study's trials trained (a pruned trial's until its rung); a reused trial trained none."""
+    return sum(int(t.user_attrs.get("epochs", 0)) for t in study.get_trials(deepcopy=False)
+               if not t.user_attrs.get("reused"))
 
 
 def export_a(study: optuna.Study, cfg: StageAConfig, seconds: float) -> tuple[list[dict], dict]:

@@ -31,7 +31,8 @@ class Identity:
     record: dict[str, Any]  # {"files": {path: md5}, "params": sha1}, stored with the study
 
 
-def _digest(value: Any) -> str:
+def digest(value: Any) -> str:
+    """sha1 of a JSON value, keys sorted."""
     return hashlib.sha1(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -62,17 +63,17 @@ def file_digests(deps: list[str] | tuple[str, ...], missing_ok: bool = False) ->
 
 def study_identity(agent: str, stage: str, params: dict[str, Any], deps: list[str] | tuple[str, ...],
                    missing_ok: bool = False) -> Identity:
-    record = {"files": file_digests(deps, missing_ok), "params": _digest(params)}
-    return Identity(f"{agent}-{stage}-{_digest(record)[:10]}", record)
+    record = {"files": file_digests(deps, missing_ok), "params": digest(params)}
+    return Identity(f"{agent}-{stage}-{digest(record)[:10]}", record)
 
 
 def agrees(stage_record: dict[str, Any], worker_record: dict[str, Any]) -> bool:
     """A worker's inputs are the stage's: same params and files, except deps the worker lacks (None: stage A's
     top-K on a stage B worker, which trains without it), which it takes as the stage's."""
-    missing = [path for path, digest in worker_record["files"].items() if digest is None]
-    theirs = {path: digest for path, digest in stage_record.get("files", {}).items()
+    missing = [path for path, md5 in worker_record["files"].items() if md5 is None]
+    theirs = {path: md5 for path, md5 in stage_record.get("files", {}).items()
               if not any(path == m or path.startswith(m + "/") for m in missing)}
-    ours = {path: digest for path, digest in worker_record["files"].items() if digest is not None}
+    ours = {path: md5 for path, md5 in worker_record["files"].items() if md5 is not None}
     return stage_record.get("params") == worker_record["params"] and theirs == ours
 
 

@@ -34,8 +34,10 @@ class StageInputs:
     store: Path = STORE  # the local study store, used when hpo.storage is empty
 
     def space(self, stage: str) -> dict[str, dict[str, Any]]:
-        """The agent's search space in `stage`, without the keys its agent_defaults fix (hpo/space.py)."""
-        return space_for(self.search, self.agent, stage, agent_defaults(self.sections, self.agent))
+        """The agent's search space in `stage`, without the keys its agent_defaults or the stage's horizon fix
+        (hpo/space.py)."""
+        horizon = stage in ("a", "b") and getattr(self.hpo, stage).horizon is not None
+        return space_for(self.search, self.agent, stage, agent_defaults(self.sections, self.agent), horizon)
 
 
 def stage_inputs(agent: str, stage: str, params_path: str = "params.yaml") -> StageInputs:

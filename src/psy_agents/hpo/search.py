@@ -19,12 +19,13 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from psy_agents.config import SearchConfig, StageAConfig, StageBConfig, run_config
+from psy_agents.config import RunConfig, SearchConfig, StageAConfig, StageBConfig, run_config
 from psy_agents.data.examples import select
 from psy_agents.data.splits import post_subset
 from psy_agents.errors import InputError
 from psy_agents.evaluation.scoring import SCALAR_METRICS
-from psy_agents.hpo.identity import Identity, announce, stamp, study_identity
+from psy_agents.hpo.export import TRAINED
+from psy_agents.hpo.identity import Identity, announce, digest, file_digests, stage_deps, stamp, study_identity
 from psy_agents.hpo.inputs import StageInputs
 from psy_agents.hpo.space import base_values, defaults_in_space, suggest, validate_space
 from psy_agents.hpo.storage import make_storage, open_study
@@ -78,12 +79,13 @@ def objective_values(metrics: dict, objectives: tuple[str, ...]) -> list[float]:
 
 
 def stage_fixed(cfg: SearchConfig) -> dict[str, Any]:
-    """What a stage sets in every trial outside its space (space.STAGE_A_FIXED). Stage A: hpo.a.max_resource
-    epochs with early stopping off. One horizon is one LR schedule (warm-up and decay over the same epochs), so
-    Hyperband's rungs compare trials at the same point of their schedules, and only the pruner stops a trial."""
-    if not isinstance(cfg, StageAConfig):
+    """What a stage with a horizon (hpo.a.max_resource, hpo.b.epochs) sets in every trial outside its space
+    (space.HORIZON_KEYS): that many epochs, early stopping off. One horizon is one LR schedule (warm-up and decay
+    over the same epochs), so trials, and Hyperband's rungs, compare at the same point of their schedules, and only
+    the pruner stops a trial."""
+    if cfg.horizon is None:
         return {}
-    return {"train.epochs": cfg.max_resource, "train.patience": 0}
+    return {"train.epochs": cfg.horizon, "train.patience": 0}
 
 
 def default_seed(inputs: StageInputs, stage: str) -> dict:
@@ -94,18 +96,31 @@ def default_seed(inputs: StageInputs, stage: str) -> dict:
     return {"params": defaults_in_space(space, base), "source": "params.yaml"}
 
 
+def run_digest(run: RunConfig, train_posts: list[str], files: dict[str, str | None]) -> str:
+    """What a trial's result depends on: the code and data (`files`, stage A's deps), the run config (its augment
+    section only where the run augments) and the train posts (validation is every val post). Equal digests, equal
+    results: stage B takes over stage A's result for a seed it would train again unchanged (hpo.b at stage A's
+    fidelity, the seed without augmentation) instead of training it twice."""
+    config = run.to_dict()
+    if not run.augments:
+        config["augment"] = None
+    return digest({"run": config, "train_posts": sorted(train_posts), "files": files})
+
+
 def seeds_from_a(inputs: StageInputs, ranked: list[dict]) -> list[dict]:
     """Stage A's top-K (topk.json) as stage B's first trials. Each keeps the horizon stage A scored it at (its
     `epochs`, hpo.a.max_resource: a completed stage A trial runs to the end) where stage B's space can take it, so
     the seed is the config stage A ranked, LR schedule included; elsewhere stage B's sampler draws its epochs.
     The first also keeps params.yaml's augmentation (none by default), so stage B holds the config stage A ranked
-    first exactly as it was trained, and a sampled augmentation (the other seeds', the sampler's) must beat it."""
+    first exactly as it was trained, and a sampled augmentation (the other seeds', the sampler's) must beat it.
+    Each carries what stage A recorded of its training (`trained`, TRAINED), for make_objective to take over."""
     space = inputs.space("b")
     augment = {key: entry for key, entry in space.items() if key.startswith("augment.")}
     control = defaults_in_space(augment, base_values(run_config(inputs.agent, inputs.sections))) if augment else {}
     return [{"params": {**r["params"], **defaults_in_space(space, {"train.epochs": r["epochs"]}),
                         **(control if i == 0 else {})},
-             "source": f"hpo_a:trial{r['trial']}"} for i, r in enumerate(ranked)]
+             "source": f"hpo_a:trial{r['trial']}", "trained": {k: r[k] for k in TRAINED if k in r}}
+            for i, r in enumerate(ranked)]
 
 
 def check_objectives(agent: str, stage: str, cfg: SearchConfig) -> None:
@@ -140,14 +155,22 @@ def record_generation(trial: optuna.Trial) -> None:
         trial.set_user_attr("generation", sampler.get_trial_generation(trial.study, frozen))
 
 
-def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress: bool):
+def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress: bool,
+                   seeds: list[dict] | None = None):
+    """The stage's objective. A trial whose run digest is a seed's (seeds_from_a's `trained`) takes over that
+    seed's result and trains nothing (user attr `reused`)."""
     check_objectives(inputs.agent, stage, cfg)
     space = inputs.space(stage)
     validate_space(space, f"search ({inputs.agent}, stage {stage})")
     fixed = stage_fixed(cfg)
     base = base_values(run_config(inputs.agent, inputs.sections, fixed))
-    train_ex = select(inputs.examples, search_posts(inputs, cfg))
+    train_posts = search_posts(inputs, cfg)
+    train_ex = select(inputs.examples, train_posts)
     val_ex = select(inputs.examples, inputs.splits["val"])
+    files = file_digests(stage_deps("a", inputs.agent), missing_ok=True)
+    known = {s["trained"]["run_digest"]: s["trained"] for s in seeds or []
+             if {"run_digest", "metrics"} <= s.get("trained", {}).keys()}
+    scalars = SCALAR_METRICS[inputs.agent]
     single = len(cfg.objectives) == 1
     augmenter_for = _no_augmenter
     if stage == "b":  # only stage B augments: stage A neither imports nor runs augment (see its deps in dvc.yaml)
@@ -156,6 +179,13 @@ def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress:
     def objective(trial: optuna.Trial) -> float | list[float]:
         run = run_config(inputs.agent, inputs.sections, {**suggest(trial, space, base), **fixed})
         record_generation(trial)
+        trial.set_user_attr("run_digest", run_digest(run, train_posts, files))
+        if earlier := known.get(trial.user_attrs["run_digest"]):
+            for key, value in earlier.items():
+                trial.set_user_attr(key, value)
+            trial.set_user_attr("reused", True)
+            values = objective_values(earlier["metrics"], cfg.objectives)
+            return values[0] if single else values
 
         def report(epoch: int, loss: float, metrics: dict | None) -> None:
             if single and metrics is not None:
@@ -167,6 +197,7 @@ def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress:
         result = train(run, train_ex, val_ex, callbacks=(report,), augmenter=augmenter_for(run), progress=progress)
         trial.set_user_attr("epochs", result.epochs_run)
         trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("metrics", {k: float(v) for k, v in result.best_metrics.items() if k in scalars})
         values = objective_values(result.best_metrics, cfg.objectives)
         return values[0] if single else values
 
@@ -195,7 +226,7 @@ def run_search(inputs: StageInputs, stage: str, progress: bool = True, enqueue: 
     finished ones (workers may join), then wait for trials still running elsewhere. Returns the study and the
     seconds this took."""
     cfg = getattr(inputs.hpo, stage)
-    objective, space = make_objective(inputs, stage, cfg, progress)
+    objective, space = make_objective(inputs, stage, cfg, progress, seeds=enqueue)
     identity = search_identity(inputs, stage, cfg, space)
     storage = make_storage(inputs.hpo, inputs.store)
     announce(storage, identity)

@@ -23,9 +23,10 @@ SECTIONS = {"model": ModelConfig, "train": TrainConfig, "augment": AugmentConfig
 FIELDS = {f"{section}.{name}": tp for section, cls in SECTIONS.items()
           for name, tp in typing.get_type_hints(cls).items()}
 ENTRY_KEYS = {"type", "low", "high", "log", "step", "choices", "condition"}
-# Stage A sets these in every trial (hpo/search.py stage_fixed): its trials share one epoch horizon and only the
-# pruner stops them. They leave stage A's space even where search.common or search.{agent} declares them for B.
-STAGE_A_FIXED = ("train.epochs", "train.patience")
+# A stage with a horizon (hpo.a.max_resource, hpo.b.epochs) sets these in every trial (hpo/search.py stage_fixed):
+# its trials share one epoch horizon and no early stopping. They leave its space even where search.common or
+# search.{agent} declares them (for stage B without a horizon, or for stage C and refit through the winner).
+HORIZON_KEYS = ("train.epochs", "train.patience")
 
 
 def flatten(part: Any, where: str, prefix: str = "") -> dict[str, dict[str, Any]]:
@@ -126,11 +127,11 @@ def validate_space(space: dict[str, Any], where: str = "search", origin: dict[st
         _check_condition(key, entry, space, at)
 
 
-def space_for(search: dict[str, Any] | None, agent: str, stage: str, fixed: Iterable[str] = ()
-              ) -> dict[str, dict[str, Any]]:
+def space_for(search: dict[str, Any] | None, agent: str, stage: str, fixed: Iterable[str] = (),
+              horizon: bool = False) -> dict[str, dict[str, Any]]:
     """Flat, validated space of one agent and stage: common + agent part (+ augment part in stage B), without
-    STAGE_A_FIXED in stage A, and without the common entries of `fixed` (the dotted keys of the agent's
-    agent_defaults, config.agent_defaults) unless the agent's part declares them too.
+    HORIZON_KEYS where the stage has a horizon, and without the common entries of `fixed` (the dotted keys of the
+    agent's agent_defaults, config.agent_defaults) unless the agent's part declares them too.
 
     An agent entry with the key of a common one replaces it in place, so conditions declared in common still see
     their key first.
@@ -142,7 +143,7 @@ def space_for(search: dict[str, Any] | None, agent: str, stage: str, fixed: Iter
     origin: dict[str, str] = {}
     for part in parts:
         for key, entry in flatten(search.get(part), f"search.{part}").items():
-            if (stage == "a" and key in STAGE_A_FIXED) or (part == "common" and key in left_out):
+            if (horizon and key in HORIZON_KEYS) or (part == "common" and key in left_out):
                 continue
             if stage == "a" and key.startswith("augment."):
                 raise InputError(f"params.yaml search.{part}.{key}: augmentation joins the search in stage B only "
