@@ -1,7 +1,8 @@
 # One command sets up and runs the pipeline (`make repro`), one runs the tests (`make test`).
 # The set-up installs the CPU build of torch first so that the project's `torch<2.14` requirement is already met
-# and pip never pulls the multi-GB CUDA wheels. --no-compile: Python compiles only the modules it imports, when it
-# first imports them, instead of every file of torch, transformers and DVC at install time.
+# and pip never pulls the multi-GB CUDA wheels. pip compiles every module at install time: where the environment
+# sets PYTHONDONTWRITEBYTECODE (this project's machines do), Python never caches what it compiles on import, so each
+# of the pipeline's stage processes would compile torch, transformers and scikit-learn again.
 PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -12,8 +13,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet --no-compile torch==2.13.0
-	$(VENV)/bin/pip install --quiet --no-compile -e ".[dev]"
+	$(VENV)/bin/pip install --quiet torch==2.13.0
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
 	touch $@
 
 repro: setup
