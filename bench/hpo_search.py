@@ -199,6 +199,8 @@ def at_budget(curve: list[tuple[float, float]], budget: float) -> float:
 
 def rng(values) -> str:
     v = np.asarray(values, dtype=float)
+    if np.isnan(v).all():
+        return "no trial within this budget"
     return f"{np.nanmedian(v):.4f} [{np.nanmin(v):.4f}, {np.nanmax(v):.4f}]"
 
 
