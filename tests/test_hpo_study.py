@@ -459,6 +459,11 @@ def test_stage_b_takes_over_stage_a_result_for_a_seed_it_would_train_unchanged(m
     assert seed.user_attrs["run_digest"] == study_a.trials[ranked[0]["trial"]].user_attrs["run_digest"]
     assert "reused" not in other.user_attrs and "reused" not in bred.user_attrs
     assert len(trained) == 5 and epochs_trained(study_b) == 2
+    # the study holds what the seeds trained, so any process running it (a `psy-agents worker`) takes it over too
+    worker_objective, _ = hpo_search.make_objective(inputs, "b", inputs.hpo.b, progress=False)
+    study_b.enqueue_trial(seed.params)
+    study_b.optimize(worker_objective, n_trials=1)
+    assert study_b.trials[-1].user_attrs["reused"] and len(trained) == 5
 
     inputs.hpo = defaults(HpoConfig, **{**stages, "b": {**stages["b"], "epochs": 2}})
     study_b2, _ = hpo_search.run_search(inputs, "b", progress=False, enqueue=hpo_search.seeds_from_a(inputs, ranked))

@@ -403,7 +403,7 @@ class StageBConfig(SearchConfig):
 
     population_size: int  # NSGA-II generation size
     # Every trial trains this many epochs with early stopping off, as stage A's do; None: each trial's train.epochs
-    # (searched or from params) with early stopping. Stage C and refit train the winner's train.epochs either way.
+    # (searched or from params) with early stopping. Stage C trains the winner's train.epochs either way.
     epochs: int | None
 
     @property

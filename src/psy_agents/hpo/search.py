@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 import optuna
+import torch
 from optuna.exceptions import ExperimentalWarning
 
 from psy_agents.config import RunConfig, SearchConfig, StageAConfig, StageBConfig, run_config
@@ -27,7 +28,7 @@ from psy_agents.evaluation.scoring import SCALAR_METRICS
 from psy_agents.hpo.export import TRAINED
 from psy_agents.hpo.identity import Identity, announce, digest, file_digests, stage_deps, stamp, study_identity
 from psy_agents.hpo.inputs import StageInputs
-from psy_agents.hpo.space import base_values, defaults_in_space, suggest, validate_space
+from psy_agents.hpo.space import HORIZON_KEYS, base_values, defaults_in_space, suggest, validate_space
 from psy_agents.hpo.storage import make_storage, open_study
 from psy_agents.hpo.workers import (
     OPEN_ATTR,
@@ -38,9 +39,14 @@ from psy_agents.hpo.workers import (
     wait_for_running,
     wait_until_open,
 )
-from psy_agents.training.loop import train
+from psy_agents.training.loop import autocast_dtype, resolve_device, train
 
 log = logging.getLogger(__name__)
+
+
+# Study user attr: run_digest -> what the enqueued seeds' trials recorded of their training (TRAINED), set by the
+# DVC stage before it opens the study, so that every process running the study can take those results over
+TRAINED_ATTR = "trained_runs"
 
 
 def make_sampler(cfg: StageAConfig | StageBConfig) -> optuna.samplers.BaseSampler:
@@ -85,7 +91,7 @@ def stage_fixed(cfg: SearchConfig) -> dict[str, Any]:
     the pruner stops a trial."""
     if cfg.horizon is None:
         return {}
-    return {"train.epochs": cfg.horizon, "train.patience": 0}
+    return dict(zip(HORIZON_KEYS, (cfg.horizon, 0), strict=True))
 
 
 def default_seed(inputs: StageInputs, stage: str) -> dict:
@@ -98,19 +104,30 @@ def default_seed(inputs: StageInputs, stage: str) -> dict:
 
 def run_digest(run: RunConfig, train_posts: list[str], files: dict[str, str | None]) -> str:
     """What a trial's result depends on: the code and data (`files`, stage A's deps), the run config (its augment
-    section only where the run augments) and the train posts (validation is every val post). Equal digests, equal
-    results: stage B takes over stage A's result for a seed it would train again unchanged (hpo.b at stage A's
-    fidelity, the seed without augmentation) instead of training it twice."""
+    section only where the run augments), the train posts (validation is every val post) and what the numbers
+    depend on beyond them: device, autocast dtype, thread count and torch version. Equal digests, equal results:
+    stage B takes over stage A's result for a seed it would train again unchanged (hpo.b at stage A's fidelity, the
+    seed without augmentation) instead of training it twice."""
     config = run.to_dict()
     if not run.augments:
         config["augment"] = None
-    return digest({"run": config, "train_posts": sorted(train_posts), "files": files})
+    device = resolve_device()
+    machine = {"device": device.type, "dtype": str(autocast_dtype(run.train.precision, device)),
+               "threads": run.train.threads or torch.get_num_threads(), "torch": torch.__version__}
+    return digest({"run": config, "train_posts": sorted(train_posts), "files": files, "machine": machine})
+
+
+def trained_runs(seeds: list[dict]) -> dict[str, dict]:
+    """run_digest -> what a seed's trial recorded of its training (seeds_from_a's `trained`), for the study."""
+    return {s["trained"]["run_digest"]: s["trained"] for s in seeds
+            if {"run_digest", "metrics"} <= s.get("trained", {}).keys()}
 
 
 def seeds_from_a(inputs: StageInputs, ranked: list[dict]) -> list[dict]:
     """Stage A's top-K (topk.json) as stage B's first trials. Each keeps the horizon stage A scored it at (its
     `epochs`, hpo.a.max_resource: a completed stage A trial runs to the end) where stage B's space can take it, so
-    the seed is the config stage A ranked, LR schedule included; elsewhere stage B's sampler draws its epochs.
+    the seed is the config stage A ranked, LR schedule included; elsewhere stage B's sampler draws its epochs
+    (with hpo.b.epochs set, stage B's own horizon applies to every trial).
     The first also keeps params.yaml's augmentation (none by default), so stage B holds the config stage A ranked
     first exactly as it was trained, and a sampled augmentation (the other seeds', the sampler's) must beat it.
     Each carries what stage A recorded of its training (`trained`, TRAINED), for make_objective to take over."""
@@ -155,10 +172,10 @@ def record_generation(trial: optuna.Trial) -> None:
         trial.set_user_attr("generation", sampler.get_trial_generation(trial.study, frozen))
 
 
-def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress: bool,
-                   seeds: list[dict] | None = None):
-    """The stage's objective. A trial whose run digest is a seed's (seeds_from_a's `trained`) takes over that
-    seed's result and trains nothing (user attr `reused`)."""
+def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress: bool):
+    """The stage's objective. A trial whose run digest is one the study records as trained (TRAINED_ATTR, from
+    the seeds run_search enqueued) takes over that result and trains nothing (user attr `reused`), whichever
+    process runs it."""
     check_objectives(inputs.agent, stage, cfg)
     space = inputs.space(stage)
     validate_space(space, f"search ({inputs.agent}, stage {stage})")
@@ -168,8 +185,6 @@ def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress:
     train_ex = select(inputs.examples, train_posts)
     val_ex = select(inputs.examples, inputs.splits["val"])
     files = file_digests(stage_deps("a", inputs.agent), missing_ok=True)
-    known = {s["trained"]["run_digest"]: s["trained"] for s in seeds or []
-             if {"run_digest", "metrics"} <= s.get("trained", {}).keys()}
     scalars = SCALAR_METRICS[inputs.agent]
     single = len(cfg.objectives) == 1
     augmenter_for = _no_augmenter
@@ -179,8 +194,10 @@ def make_objective(inputs: StageInputs, stage: str, cfg: SearchConfig, progress:
     def objective(trial: optuna.Trial) -> float | list[float]:
         run = run_config(inputs.agent, inputs.sections, {**suggest(trial, space, base), **fixed})
         record_generation(trial)
-        trial.set_user_attr("run_digest", run_digest(run, train_posts, files))
-        if earlier := known.get(trial.user_attrs["run_digest"]):
+        run_id = run_digest(run, train_posts, files)
+        trial.set_user_attr("run_digest", run_id)
+        known = trial.study.user_attrs.get(TRAINED_ATTR, {}) if isinstance(trial, optuna.Trial) else {}
+        if earlier := known.get(run_id):
             for key, value in earlier.items():
                 trial.set_user_attr(key, value)
             trial.set_user_attr("reused", True)
@@ -226,7 +243,7 @@ def run_search(inputs: StageInputs, stage: str, progress: bool = True, enqueue: 
     finished ones (workers may join), then wait for trials still running elsewhere. Returns the study and the
     seconds this took."""
     cfg = getattr(inputs.hpo, stage)
-    objective, space = make_objective(inputs, stage, cfg, progress, seeds=enqueue)
+    objective, space = make_objective(inputs, stage, cfg, progress)
     identity = search_identity(inputs, stage, cfg, space)
     storage = make_storage(inputs.hpo, inputs.store)
     announce(storage, identity)
@@ -237,6 +254,8 @@ def run_search(inputs: StageInputs, stage: str, progress: bool = True, enqueue: 
         log.warning("%s: trials %s of a killed run were marked failed and will be retried", identity.name, stale)
     for seed in enqueue or []:
         enqueue_once(study, seed["params"], seed["source"])
+    if runs := trained_runs(enqueue or []):
+        study.set_user_attr(TRAINED_ATTR, runs)
     if not study.user_attrs.get(OPEN_ATTR):
         study.set_user_attr(OPEN_ATTR, True)
     start = time.monotonic()

@@ -128,15 +128,18 @@ def validate_space(space: dict[str, Any], where: str = "search", origin: dict[st
 
 
 def space_for(search: dict[str, Any] | None, agent: str, stage: str, fixed: Iterable[str] = (),
-              horizon: bool = False) -> dict[str, dict[str, Any]]:
+              horizon: bool | None = None) -> dict[str, dict[str, Any]]:
     """Flat, validated space of one agent and stage: common + agent part (+ augment part in stage B), without
-    HORIZON_KEYS where the stage has a horizon, and without the common entries of `fixed` (the dotted keys of the
-    agent's agent_defaults, config.agent_defaults) unless the agent's part declares them too.
+    HORIZON_KEYS where the stage has a horizon (None: stage A, which always has one; stage B where hpo.b.epochs is
+    set, StageInputs.space), and without the common entries of `fixed` (the dotted keys of the agent's
+    agent_defaults, config.agent_defaults) unless the agent's part declares them too.
 
     An agent entry with the key of a common one replaces it in place, so conditions declared in common still see
     their key first.
     """
     search = search or {}
+    if horizon is None:
+        horizon = stage == "a"
     parts = ["common", agent] + (["augment"] if stage == "b" else [])
     left_out = set(fixed) - set(flatten(search.get(agent), f"search.{agent}"))
     space: dict[str, dict[str, Any]] = {}
