@@ -267,7 +267,8 @@ def main() -> None:
     print(f"hpo_search: agents {' '.join(args.agents)}, seeds {' '.join(map(str, args.seeds))}; chain: stage A "
           f"{hpo.a.n_trials} trials x {hpo.a.train_fraction:g} of the train posts x {hpo.a.max_resource} epochs "
           f"(pruner {hpo.a.pruner}), B {hpo.b.n_trials} trials (population {hpo.b.population_size}) x "
-          f"{hpo.b.train_fraction:g} x {hpo.b.epochs or 'own'} epochs, C {hpo.c.candidates} candidates; full fidelity 1 x {args.full_epochs} epochs; "
+          f"{hpo.b.train_fraction:g} x {hpo.b.epochs or 'own'} epochs, C {hpo.c.candidates} candidates; full "
+          f"fidelity 1 x {args.full_epochs} epochs; "
           f"judge {args.judge_folds} folds (seed {args.judge_seed}); overrides {' '.join(args.set) or 'none'}")
     load = os.getloadavg()
     print(f"  load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs; "
