@@ -123,6 +123,7 @@ def test_storage_urls_never_show_or_take_a_password(monkeypatch: pytest.MonkeyPa
 def _objective(trial: optuna.Trial) -> float:
     x = trial.suggest_float("train.lr", 1e-5, 1e-3, log=True)
     trial.set_user_attr("epochs", 2)
+    trial.set_user_attr("metrics", {"primary": -abs(x - 1e-4), "ece": 0.1})
     return -abs(x - 1e-4)
 
 
@@ -137,6 +138,7 @@ def test_local_store_keeps_trials_across_processes_and_exports_them(tmp_path: Pa
 
     frame = trials_frame(again)
     assert {"number", "state", "value_primary", "params_train.lr", "user_attrs_epochs", "duration"} <= set(frame)
+    assert (frame["metrics_primary"] == frame["value_primary"]).all() and (frame["metrics_ece"] == 0.1).all()
     ranked = topk(again, 5)
     assert [r["rank"] for r in ranked] == [1, 2]
     assert ranked[0]["value"] >= ranked[1]["value"] and ranked[0]["epochs"] == 2

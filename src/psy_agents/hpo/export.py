@@ -19,10 +19,15 @@ TRAINED = ("run_digest", "metrics", "epochs", "best_epoch")
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial for trials.csv: number, state, value(s), params_*, user_attrs_*, duration in seconds."""
+    """One row per trial for trials.csv: number, state, value(s), params_*, user_attrs_*, duration in seconds. The
+    `metrics` user attr (a dict) becomes one column per metric, metrics_<name>."""
     frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs", "duration"))
     if "duration" in frame:
         frame["duration"] = frame["duration"].dt.total_seconds()
+    if "user_attrs_metrics" in frame:
+        metrics = pd.DataFrame([m if isinstance(m, dict) else {} for m in frame.pop("user_attrs_metrics")],
+                               index=frame.index)
+        frame = frame.join(metrics.add_prefix("metrics_"))
     return frame
 
 
